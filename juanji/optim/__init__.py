@@ -1,0 +1,2 @@
+"""juanji.optim: optimizers and learning-rate schedules."""
+__all__: list[str] = []

@@ -1,0 +1,42 @@
+"""Test configuration.
+
+Oracle tests (PyTorch) and data-set tests may skip on a user's machine. In CI,
+``JUANJI_STRICT_SKIPS=1`` turns every skip into a failure, so a missing oracle can never
+make the suite pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+STRICT = os.environ.get("JUANJI_STRICT_SKIPS") == "1"
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(f"{report.nodeid}: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if STRICT and _skipped:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    if STRICT and _skipped:
+        terminalreporter.write_sep("=", "JUANJI_STRICT_SKIPS=1: skipped tests are failures in CI", red=True)
+        for line in _skipped:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    import numpy as np
+
+    import juanji
+
+    juanji.manual_seed(0)
+    np.random.seed(0)
