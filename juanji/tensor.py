@@ -497,23 +497,28 @@ def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 
 def zeros(*shape: Any, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``; float32 by default."""
     return Tensor(xp.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``; float32 by default."""
     return Tensor(xp.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
 
 
 def full(shape: Sequence[int], fill_value: float, dtype: Any = DEFAULT_DTYPE,
          requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` filled with ``fill_value``; float32 by default."""
     return Tensor(xp.full(_shape((shape,)), fill_value, dtype=dtype), requires_grad=requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
+    """Zeros with the shape (and, unless given, the dtype) of ``t``."""
     return Tensor(xp.zeros_like(as_array(t), dtype=dtype))
 
 
 def ones_like(t: Tensor, dtype: Any = None) -> Tensor:
+    """Ones with the shape (and, unless given, the dtype) of ``t``."""
     return Tensor(xp.ones_like(as_array(t), dtype=dtype))
 
 
