@@ -3,6 +3,10 @@
 Each op family lives in one file with its Functions' forward and backward side by side.
 """
 
+# Submodules first, under private names: the star imports below rebind ``linear`` and
+# ``dropout`` to the functions of the same name, as in torch.nn.functional.
+from . import activation as _activation, conv as _conv, dropout as _dropout, linear as _linear
+from . import loss as _loss, norm as _norm, pool as _pool, shape as _shape, signal as _signal
 from .activation import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
@@ -12,9 +16,8 @@ from .norm import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .signal import *  # noqa: F401,F403
-from . import activation, conv, dropout, linear, loss, norm, pool, shape, signal
 
 __all__ = [
-    *activation.__all__, *conv.__all__, *dropout.__all__, *linear.__all__, *loss.__all__,
-    *norm.__all__, *pool.__all__, *shape.__all__, *signal.__all__,
+    *_activation.__all__, *_conv.__all__, *_dropout.__all__, *_linear.__all__, *_loss.__all__,
+    *_norm.__all__, *_pool.__all__, *_shape.__all__, *_signal.__all__,
 ]

@@ -1,2 +1,10 @@
-"""juanji.optim: optimizers and learning-rate schedules."""
-__all__: list[str] = []
+"""juanji.optim: optimizers and learning-rate schedules, with torch.optim's names and algorithms."""
+
+from . import lr_scheduler
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "lr_scheduler"]
