@@ -30,6 +30,7 @@ from .tensor import (
 from . import functional  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
+from .functional import cat, chunk, split, stack  # noqa: E402  (torch.cat, torch.stack, ...)
 
 __version__ = "0.1.0"
 
@@ -37,5 +38,5 @@ __all__ = [
     "Tensor", "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand",
     "arange", "from_numpy", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "manual_seed", "get_rng_state", "set_rng_state", "gradcheck", "GradcheckError", "Function",
-    "functional", "nn", "optim",
+    "functional", "nn", "optim", "cat", "stack", "split", "chunk",
 ]
