@@ -1,0 +1,163 @@
+"""Patch gathering for convolution: im2col and its adjoint col2im, for 1, 2 or 3 spatial dims.
+
+Raw array code: no Tensors, no autograd. Shape legend (2-D names; 1-D drops H, 3-D adds D):
+
+    N   batch            C   channels
+    H, W    input size (already padded: HP, WP)
+    KH, KW  kernel size  DH, DW  dilation
+    SH, SW  stride       OH, OW  output size
+
+A convolution with weight w of shape (O, C, KH, KW) computes
+
+    out[n, o, y, x] = sum_{c, i, j} w[o, c, i, j] * xp[n, c, y*SH + i*DH, x*SW + j*DW]
+
+im2col lays the patches out so this sum becomes one matrix product:
+
+    cols[n, (c, i, j), (y, x)] = xp[n, c, y*SH + i*DH, x*SW + j*DW]        (N, C*KH*KW, OH*OW)
+
+For a fixed kernel offset (i, j) the slice cols[:, c, i, j, :, :] is the strided view
+xp[:, :, i*DH : i*DH + SH*(OH-1) + 1 : SH, j*DW : ... : SW] of the padded input. All
+KH*KW of them together are one strided view of xp (``patch_view``, no copy), and im2col
+is a single copy of that view. (Writing it as KH*KW separate slice copies gives the same
+array but is ~35% slower on a (8, 64, 56, 56) 3x3 input: each copy sweeps the whole
+input, whereas the single copy reads each channel plane KH*KW times while it is in cache.)
+
+col2im is the adjoint (the transpose of that linear map): each column entry adds back into
+the input pixel it was read from. A pixel read by several overlapping windows receives the
+sum of their gradients, so col2im cannot be one copy; it is KH*KW strided adds, one per
+kernel offset (a loop over offsets, never over pixels or images). Within one offset the
+strided view never repeats a pixel, so each ``+=`` is a plain elementwise add.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..backend import xp
+
+__all__ = ["conv_output_shape", "patch_view", "im2col", "col2im", "pad_zeros"]
+
+
+def conv_output_shape(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                      dilation: Sequence[int]) -> tuple[int, ...]:
+    """Output size of a convolution over an already padded input, per spatial dim.
+
+    OH = floor((HP - DH*(KH-1) - 1) / SH) + 1
+    """
+    return tuple((n - d * (k - 1) - 1) // s + 1
+                 for n, k, s, d in zip(spatial, kernel, stride, dilation))
+
+
+def _window_slices(offset: Sequence[int], out: Sequence[int], stride: Sequence[int],
+                   dilation: Sequence[int]) -> tuple[slice, ...]:
+    """The strided slices, one per spatial dim, that kernel ``offset`` reads from the padded input.
+
+    Kernel tap i (dilated to i*D) meets output positions y = 0..O-1 at rows i*D + y*S.
+    """
+    return tuple(slice(i * d, i * d + s * (o - 1) + 1, s)
+                 for i, o, s, d in zip(offset, out, stride, dilation))
+
+
+def pad_zeros(x: np.ndarray, pads: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Zero-pad the trailing ``len(pads)`` (spatial) dims by (before, after) pairs.
+
+    Same result as ``np.pad(x, ((0, 0), (0, 0), *pads))``, but one allocation and one copy
+    (np.pad is slower on small arrays). Returns ``x`` itself when nothing is padded.
+    """
+    if all(b == 0 and a == 0 for b, a in pads):
+        return x
+    lead = x.shape[: x.ndim - len(pads)]
+    spatial = x.shape[x.ndim - len(pads):]
+    padded = xp.zeros(lead + tuple(n + b + a for n, (b, a) in zip(spatial, pads)), dtype=x.dtype)  # (N, C, HP, WP)
+    interior = tuple(slice(b, b + n) for n, (b, _) in zip(spatial, pads))
+    padded[(Ellipsis, *interior)] = x
+    return padded
+
+
+def patch_view(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+               dilation: Sequence[int]) -> np.ndarray:
+    """Every convolution patch of a padded input as a read-only strided view (no copy).
+
+    view[n, c, i, j, y, x] = xpad[n, c, y*SH + i*DH, x*SW + j*DW]; shape (N, C, KH, KW, OH, OW).
+
+    ``sliding_window_view`` gives all windows of the dilated span DH*(KH-1)+1 at stride 1;
+    taking every SH-th window and every DH-th element inside it gives the strided, dilated
+    patches; the view is bounds-checked by construction (unlike a hand-made as_strided).
+    """
+    nd = len(kernel)
+    axes = tuple(range(2, 2 + nd))
+    spans = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    windows = sliding_window_view(xpad, spans, axis=axes)  # (N, C, HP-span+1, WP-span+1, spanH, spanW)
+    windows = windows[(Ellipsis, *(slice(None, None, s) for s in stride),
+                       *(slice(None, None, d) for d in dilation))]  # (N, C, OH, OW, KH, KW)
+    # Kernel taps before output positions, so rows of cols are (c, i, j) and columns (y, x).
+    order = (0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
+    return windows.transpose(order)  # (N, C, KH, KW, OH, OW)
+
+
+def im2col(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+           dilation: Sequence[int]) -> np.ndarray:
+    """Gather every convolution patch of a padded input into columns.
+
+    Args:
+        xpad: padded input, shape (N, C, *spatial), e.g. (N, C, HP, WP).
+        kernel, stride, dilation: one int per spatial dim.
+
+    Returns:
+        cols of shape (N, C*KH*KW, OH*OW): row (c, i, j) holds, for every output position,
+        the input value that kernel tap (c, i, j) multiplies there. When the kernel is
+        1x1 with stride 1 no copy is made (the columns are the input itself).
+
+    Shape:
+        OH = floor((HP - DH*(KH-1) - 1) / SH) + 1, likewise OW (and OD in 3-D).
+
+    Example:
+        >>> im2col(np.arange(16.).reshape(1, 1, 4, 4), (3, 3), (1, 1), (1, 1)).shape
+        (1, 9, 4)
+    """
+    n, c = xpad.shape[:2]
+    k_count = int(np.prod(kernel))
+    out = conv_output_shape(xpad.shape[2:], kernel, stride, dilation)
+    o_count = int(np.prod(out))
+    if k_count == 1 and all(s == 1 for s in stride):
+        # A 1x1 kernel at stride 1 reads every pixel once, in order: a free reshape.
+        return xpad.reshape(n, c, o_count)  # (N, C, OH*OW)
+    windows = patch_view(xpad, kernel, stride, dilation)  # (N, C, KH, KW, OH, OW), a view
+    # The one copy: reshape cannot view these strides, so it gathers the columns.
+    return windows.reshape(n, c * k_count, o_count)  # (N, C*KH*KW, OH*OW)
+
+
+def col2im(cols: np.ndarray, padded_shape: Sequence[int], kernel: Sequence[int],
+           stride: Sequence[int], dilation: Sequence[int]) -> np.ndarray:
+    """Adjoint of ``im2col``: scatter-add columns back onto the padded input grid.
+
+    Args:
+        cols: shape (N, C*KH*KW, OH*OW) (any shape with those elements in that order).
+        padded_shape: (N, C, *spatial) of the padded input the columns were gathered from.
+        kernel, stride, dilation: as given to im2col.
+
+    Returns:
+        array of ``padded_shape`` with
+        dxp[n, c, y*SH + i*DH, x*SW + j*DW] += cols[n, (c, i, j), (y, x)] for every entry.
+        Pixels that no window reaches (the bottom/right remainder when the stride does not
+        divide the size) get 0.
+
+    Example:
+        >>> col2im(np.ones((1, 9, 4)), (1, 1, 4, 4), (3, 3), (1, 1), (1, 1))[0, 0, 1]
+        array([2., 4., 4., 2.])
+    """
+    n, c = padded_shape[:2]
+    out = conv_output_shape(padded_shape[2:], kernel, stride, dilation)
+    if int(np.prod(kernel)) == 1 and all(s == 1 for s in stride):
+        return cols.reshape(padded_shape)  # (N, C, HP, WP): the inverse of the free reshape
+    cols = cols.reshape(n, c, *kernel, *out)  # (N, C, KH, KW, OH, OW)
+    dxpad = xp.zeros(tuple(padded_shape), dtype=cols.dtype)  # (N, C, HP, WP)
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        dxpad[(slice(None), slice(None), *_window_slices(offset, out, stride, dilation))] += cols[
+            (slice(None), slice(None), *offset)
+        ]  # (N, C, OH, OW)
+    return dxpad

@@ -1,0 +1,549 @@
+"""conv1d / conv2d / conv3d and nn.Conv1d/2d/3d against the three references.
+
+The oracle is the textbook: zero_pad with np.pad, conv_single_step, conv_forward as
+nested loops over images, output rows, output columns and filters, and conv_backward
+accumulating dA_prev, dW and db in the same loops. (NCHW instead of the tutorials'
+NHWC, and extended with stride/dilation per axis and channel groups.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import juanji
+import juanji.functional as F
+from juanji import Tensor
+from juanji.kernels.im2col import col2im, im2col
+
+from tests.helpers import assert_close, check_gradcheck, check_naive, check_torch, torch_or_skip
+
+
+# --- the textbook reference ------------------------------------------------------------------
+def tf_same_pads(n: int, k: int, s: int, d: int) -> tuple[int, int]:
+    """TensorFlow's documented "same" rule: out = ceil(n / s), extra pad at the end."""
+    out = -(-n // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+    return total // 2, total - total // 2
+
+
+def pad_pairs(padding, sizes, kernel, stride, dilation):
+    if padding == "valid":
+        return [(0, 0)] * len(sizes)
+    if padding == "same":
+        return [tf_same_pads(*a) for a in zip(sizes, kernel, stride, dilation)]
+    if isinstance(padding, int):
+        return [(padding, padding)] * len(sizes)
+    return [(p, p) for p in padding]
+
+
+def zero_pad(X, pads):
+    """Pad the spatial dims of X (N, C, ...) with zeros, (before, after) per dim."""
+    return np.pad(X, ((0, 0), (0, 0), *pads), mode="constant", constant_values=(0, 0))
+
+
+def conv_single_step(a_slice_prev, W, b):
+    """One output value: the window times the filter, summed, plus the bias."""
+    return np.sum(a_slice_prev * W) + b
+
+
+def conv_forward_2d(A_prev, W, b, stride, pads, dilation, groups):
+    m, n_C_prev, _, _ = A_prev.shape
+    n_C, c_per_group, f_h, f_w = W.shape
+    (s_h, s_w), (d_h, d_w) = stride, dilation
+    A_prev_pad = zero_pad(A_prev, pads)
+    n_H = (A_prev_pad.shape[2] - d_h * (f_h - 1) - 1) // s_h + 1
+    n_W = (A_prev_pad.shape[3] - d_w * (f_w - 1) - 1) // s_w + 1
+    Z = np.zeros((m, n_C, n_H, n_W))
+    out_per_group = n_C // groups
+    for i in range(m):
+        a_prev_pad = A_prev_pad[i]
+        for h in range(n_H):
+            vert_start = h * s_h
+            vert_end = vert_start + d_h * (f_h - 1) + 1
+            for w in range(n_W):
+                horiz_start = w * s_w
+                horiz_end = horiz_start + d_w * (f_w - 1) + 1
+                for c in range(n_C):
+                    g = c // out_per_group
+                    a_slice_prev = a_prev_pad[g * c_per_group:(g + 1) * c_per_group,
+                                              vert_start:vert_end:d_h, horiz_start:horiz_end:d_w]
+                    Z[i, c, h, w] = conv_single_step(a_slice_prev, W[c], 0.0 if b is None else b[c])
+    return Z
+
+
+def conv_backward_2d(dZ, A_prev, W, b, stride, pads, dilation, groups):
+    m, n_C_prev, n_H_prev, n_W_prev = A_prev.shape
+    n_C, c_per_group, f_h, f_w = W.shape
+    (s_h, s_w), (d_h, d_w) = stride, dilation
+    _, _, n_H, n_W = dZ.shape
+    A_prev_pad = zero_pad(A_prev, pads)
+    dA_prev_pad = np.zeros_like(A_prev_pad)
+    dW = np.zeros_like(W)
+    db = np.zeros(n_C)
+    out_per_group = n_C // groups
+    for i in range(m):
+        a_prev_pad = A_prev_pad[i]
+        da_prev_pad = dA_prev_pad[i]
+        for h in range(n_H):
+            vert_start = h * s_h
+            vert_end = vert_start + d_h * (f_h - 1) + 1
+            for w in range(n_W):
+                horiz_start = w * s_w
+                horiz_end = horiz_start + d_w * (f_w - 1) + 1
+                for c in range(n_C):
+                    g = c // out_per_group
+                    chans = slice(g * c_per_group, (g + 1) * c_per_group)
+                    rows = slice(vert_start, vert_end, d_h)
+                    cols = slice(horiz_start, horiz_end, d_w)
+                    da_prev_pad[chans, rows, cols] += W[c] * dZ[i, c, h, w]
+                    dW[c] += a_prev_pad[chans, rows, cols] * dZ[i, c, h, w]
+                    db[c] += dZ[i, c, h, w]
+    (ph, _), (pw, _) = pads
+    dA_prev = dA_prev_pad[:, :, ph:ph + n_H_prev, pw:pw + n_W_prev]
+    return (dA_prev, dW) if b is None else (dA_prev, dW, db)
+
+
+def conv_forward_3d(A_prev, W, b, stride, pads, dilation, groups):
+    m = A_prev.shape[0]
+    n_C, c_per_group, f_d, f_h, f_w = W.shape
+    (s_d, s_h, s_w), (d_d, d_h, d_w) = stride, dilation
+    A_prev_pad = zero_pad(A_prev, pads)
+    n_D = (A_prev_pad.shape[2] - d_d * (f_d - 1) - 1) // s_d + 1
+    n_H = (A_prev_pad.shape[3] - d_h * (f_h - 1) - 1) // s_h + 1
+    n_W = (A_prev_pad.shape[4] - d_w * (f_w - 1) - 1) // s_w + 1
+    Z = np.zeros((m, n_C, n_D, n_H, n_W))
+    out_per_group = n_C // groups
+    for i in range(m):
+        for dd in range(n_D):
+            for h in range(n_H):
+                for w in range(n_W):
+                    for c in range(n_C):
+                        g = c // out_per_group
+                        a_slice_prev = A_prev_pad[
+                            i, g * c_per_group:(g + 1) * c_per_group,
+                            dd * s_d:dd * s_d + d_d * (f_d - 1) + 1:d_d,
+                            h * s_h:h * s_h + d_h * (f_h - 1) + 1:d_h,
+                            w * s_w:w * s_w + d_w * (f_w - 1) + 1:d_w]
+                        Z[i, c, dd, h, w] = conv_single_step(a_slice_prev, W[c], 0.0 if b is None else b[c])
+    return Z
+
+
+def conv_backward_3d(dZ, A_prev, W, b, stride, pads, dilation, groups):
+    n_C, c_per_group, f_d, f_h, f_w = W.shape
+    (s_d, s_h, s_w), (d_d, d_h, d_w) = stride, dilation
+    m, _, n_D, n_H, n_W = dZ.shape
+    A_prev_pad = zero_pad(A_prev, pads)
+    dA_prev_pad = np.zeros_like(A_prev_pad)
+    dW, db = np.zeros_like(W), np.zeros(n_C)
+    out_per_group = n_C // groups
+    for i in range(m):
+        for dd in range(n_D):
+            for h in range(n_H):
+                for w in range(n_W):
+                    for c in range(n_C):
+                        g = c // out_per_group
+                        window = (i, slice(g * c_per_group, (g + 1) * c_per_group),
+                                  slice(dd * s_d, dd * s_d + d_d * (f_d - 1) + 1, d_d),
+                                  slice(h * s_h, h * s_h + d_h * (f_h - 1) + 1, d_h),
+                                  slice(w * s_w, w * s_w + d_w * (f_w - 1) + 1, d_w))
+                        dA_prev_pad[window] += W[c] * dZ[i, c, dd, h, w]
+                        dW[c] += A_prev_pad[window] * dZ[i, c, dd, h, w]
+                        db[c] += dZ[i, c, dd, h, w]
+    crop = tuple(slice(p, p + n) for (p, _), n in zip(pads, A_prev.shape[2:]))
+    dA_prev = dA_prev_pad[(slice(None), slice(None), *crop)]
+    return (dA_prev, dW) if b is None else (dA_prev, dW, db)
+
+
+def naive_forward(nd, A_prev, W, b, stride, pads, dilation, groups):
+    if nd == 3:
+        return conv_forward_3d(A_prev, W, b, stride, pads, dilation, groups)
+    if nd == 2:
+        return conv_forward_2d(A_prev, W, b, stride, pads, dilation, groups)
+    # 1-D is 2-D with a height of 1.
+    Z = conv_forward_2d(A_prev[:, :, None], W[:, :, None], b, (1, *stride), [(0, 0), *pads],
+                        (1, *dilation), groups)
+    return Z[:, :, 0]
+
+
+def naive_backward(nd, dZ, A_prev, W, b, stride, pads, dilation, groups):
+    if nd == 3:
+        return conv_backward_3d(dZ, A_prev, W, b, stride, pads, dilation, groups)
+    if nd == 2:
+        return conv_backward_2d(dZ, A_prev, W, b, stride, pads, dilation, groups)
+    grads = conv_backward_2d(dZ[:, :, None], A_prev[:, :, None], W[:, :, None], b, (1, *stride),
+                             [(0, 0), *pads], (1, *dilation), groups)
+    return (grads[0][:, :, 0], grads[1][:, :, 0], *grads[2:])
+
+
+# --- random configurations -------------------------------------------------------------------
+@st.composite
+def conv_configs(draw, nd: int):
+    kind = draw(st.sampled_from(["groups1", "groups2", "depthwise"]))
+    if kind == "groups1":
+        groups, c_per_group, out_per_group = 1, draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    elif kind == "groups2":
+        groups, c_per_group, out_per_group = 2, draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    else:  # depthwise, with a channel multiplier of 1 or 2
+        groups, c_per_group, out_per_group = draw(st.integers(2, 3)), 1, draw(st.integers(1, 2))
+    kmax, dmax, extra = (4, 3, 5) if nd < 3 else (3, 2, 2)
+    kernel = tuple(draw(st.integers(1, kmax)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, dmax)) for _ in range(nd))
+    form = draw(st.sampled_from(["int", "tuple", "valid", "same"]))
+    if form == "int":
+        padding = draw(st.integers(0, 2))
+    elif form == "tuple":
+        padding = tuple(draw(st.integers(0, 2)) for _ in range(nd))
+    else:
+        padding = form
+    sizes = []
+    for i in range(nd):
+        span = dilation[i] * (kernel[i] - 1) + 1
+        p = {"int": lambda: 2 * padding, "tuple": lambda: 2 * padding[i]}.get(form, lambda: 0)()
+        low = 1 if form == "same" else max(1, span - p)
+        sizes.append(low + draw(st.integers(0, extra)))
+    return {
+        "nd": nd, "n": draw(st.integers(1, 3)), "groups": groups, "cin": groups * c_per_group,
+        "cout": groups * out_per_group, "kernel": kernel, "stride": stride, "dilation": dilation,
+        "padding": padding, "sizes": tuple(sizes), "bias": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+def make_arrays(cfg, dtype=np.float64):
+    rng = np.random.default_rng(cfg["seed"])
+    x = rng.standard_normal((cfg["n"], cfg["cin"], *cfg["sizes"])).astype(dtype)
+    w = rng.standard_normal((cfg["cout"], cfg["cin"] // cfg["groups"], *cfg["kernel"])).astype(dtype)
+    arrays = [x, w]
+    if cfg["bias"]:
+        arrays.append(rng.standard_normal(cfg["cout"]).astype(dtype))
+    return arrays
+
+
+CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def juanji_fn(cfg):
+    conv = CONV[cfg["nd"]]
+    kw = {k: cfg[k] for k in ("stride", "padding", "dilation", "groups")}
+    if cfg["bias"]:
+        return lambda x, w, b: conv(x, w, b, **kw)
+    return lambda x, w: conv(x, w, None, **kw)
+
+
+def torch_fn(cfg):
+    torch = torch_or_skip()
+    tf = torch.nn.functional
+    conv = {1: tf.conv1d, 2: tf.conv2d, 3: tf.conv3d}[cfg["nd"]]
+    padding, stride = cfg["padding"], cfg["stride"]
+    pads = None
+    if padding == "same" and any(s > 1 for s in stride):
+        # PyTorch refuses "same" with stride > 1: pad asymmetrically first, TensorFlow's way.
+        pairs = pad_pairs("same", cfg["sizes"], cfg["kernel"], stride, cfg["dilation"])
+        pads = [p for pair in reversed(pairs) for p in pair]  # last dim first
+        padding = 0
+
+    def f(x, w, b=None):
+        if pads is not None:
+            x = tf.pad(x, pads)
+        return conv(x, w, b, stride=stride, padding=padding, dilation=cfg["dilation"],
+                    groups=cfg["groups"])
+    return f
+
+
+def naive_fns(cfg):
+    nd = cfg["nd"]
+    pads = pad_pairs(cfg["padding"], cfg["sizes"], cfg["kernel"], cfg["stride"], cfg["dilation"])
+    args = (cfg["stride"], pads, cfg["dilation"], cfg["groups"])
+
+    def fwd(x, w, b=None):
+        return naive_forward(nd, x, w, b, *args)
+
+    def bwd(dz, x, w, b=None):
+        return naive_backward(nd, dz, x, w, b, *args)
+    return fwd, bwd
+
+
+# --- forward and gradients against the three references -------------------------------------
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # torch's note on a copy it makes
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@settings(deadline=None, max_examples=40)
+@given(data=st.data())
+def test_conv_matches_naive_loops_and_torch(nd, data):
+    cfg = data.draw(conv_configs(nd))
+    fwd, bwd = naive_fns(cfg)
+    check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd, what=f"conv{nd}d {cfg}")
+    check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32), what=f"conv{nd}d {cfg}")
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@settings(deadline=None, max_examples=25)
+@given(data=st.data())
+def test_conv_gradcheck(nd, data):
+    cfg = data.draw(conv_configs(nd))
+    cfg["n"] = min(cfg["n"], 2)
+    check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
+
+
+# Hand-picked corners the random draw might miss.
+CORNERS = [
+    dict(nd=2, n=1, groups=1, cin=1, cout=2, kernel=(5, 5), stride=(1, 1), dilation=(1, 1), padding=0,
+         sizes=(5, 5), bias=True),  # kernel exactly the input: 1x1 output
+    dict(nd=2, n=2, groups=1, cin=3, cout=4, kernel=(1, 1), stride=(1, 1), dilation=(1, 1), padding=0,
+         sizes=(4, 5), bias=True),  # 1x1 conv: im2col is a free reshape
+    dict(nd=2, n=2, groups=2, cin=4, cout=2, kernel=(1, 1), stride=(2, 3), dilation=(1, 1), padding=1,
+         sizes=(7, 8), bias=False),  # 1x1 kernel, stride larger than the kernel
+    dict(nd=2, n=3, groups=1, cin=2, cout=3, kernel=(2, 3), stride=(3, 2), dilation=(1, 1),
+         padding="same", sizes=(7, 10), bias=True),  # "same" stride 3/2, odd total padding
+    dict(nd=2, n=1, groups=4, cin=4, cout=8, kernel=(3, 3), stride=(2, 2), dilation=(2, 1),
+         padding="same", sizes=(9, 6), bias=True),  # depthwise, multiplier 2, "same" stride 2
+    dict(nd=1, n=2, groups=1, cin=2, cout=2, kernel=(4,), stride=(3,), dilation=(3,), padding="same",
+         sizes=(11,), bias=True),
+    dict(nd=3, n=1, groups=1, cin=2, cout=2, kernel=(2, 3, 1), stride=(1, 2, 3), dilation=(2, 1, 1),
+         padding=(1, 0, 2), sizes=(4, 5, 6), bias=True),
+]
+
+
+@pytest.mark.parametrize("cfg", CORNERS, ids=lambda c: f"{c['nd']}d-k{c['kernel']}-s{c['stride']}-p{c['padding']}")
+def test_conv_corners(cfg):
+    cfg = dict(cfg, seed=3)
+    fwd, bwd = naive_fns(cfg)
+    check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd)
+    check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32))
+    check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
+
+
+def test_tensorflow_documented_same_and_valid_example():
+    # tf.nn.conv2d docs: NHWC input (1, 13, 5, 5), 6x3 filter from 5 to 2 channels,
+    # strides (5, 2): "same" gives 3x3 (padding rows 1 top / 2 bottom, cols 1 / 1), "valid" 2x2.
+    rng = np.random.default_rng(0)
+    x_nhwc = rng.standard_normal((1, 13, 5, 5))
+    x = x_nhwc.transpose(0, 3, 1, 2).copy()  # (1, 5, 13, 5)
+    w = rng.standard_normal((2, 5, 6, 3))
+    same = F.conv2d(Tensor(x), Tensor(w), stride=(5, 2), padding="same")
+    valid = F.conv2d(Tensor(x), Tensor(w), stride=(5, 2), padding="valid")
+    assert same.shape == (1, 2, 3, 3)
+    assert valid.shape == (1, 2, 2, 2)
+    assert_close(same.data, conv_forward_2d(x, w, None, (5, 2), [(1, 2), (1, 1)], (1, 1), 1),
+                 1e-10, 1e-10, "same")
+    assert_close(valid.data, conv_forward_2d(x, w, None, (5, 2), [(0, 0), (0, 0)], (1, 1), 1),
+                 1e-10, 1e-10, "valid")
+
+
+# --- dtype, graph and memory behaviour -------------------------------------------------------
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_float32_stays_float32_in_forward_and_every_gradient(nd):
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 4) + (5,) * nd).astype(np.float32), requires_grad=True)
+    w = Tensor(rng.standard_normal((6, 2) + (3,) * nd).astype(np.float32), requires_grad=True)
+    b = Tensor(rng.standard_normal(6).astype(np.float32), requires_grad=True)
+    y = CONV[nd](x, w, b, stride=2, padding=1, groups=2)
+    assert y.dtype == np.float32
+    # Call backward directly: run_backward would cast a float64 gradient back silently.
+    grads = y._ctx.backward(np.ones(y.shape, np.float32))
+    assert [g.dtype for g in grads] == [np.float32] * 3
+    assert [g.shape for g in grads] == [x.shape, w.shape, b.shape]
+
+
+def test_no_grad_records_nothing_and_grad_mode_keeps_only_input_and_weight():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 3, 9, 9)).astype(np.float32), requires_grad=True)
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    with juanji.no_grad():
+        y = F.conv2d(x, w, padding=1)
+    assert y._ctx is None and not y.requires_grad
+    y = F.conv2d(x, w, padding=1)
+    saved_bytes = sum(a.nbytes for a in y._ctx.saved if isinstance(a, np.ndarray))
+    assert saved_bytes == x.data.nbytes + w.data.nbytes  # no columns, no padded copy
+
+
+def test_only_requested_gradients_are_computed():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 2, 6, 6)))
+    w = Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    b = Tensor(rng.standard_normal(3))
+    y = F.conv2d(x, w, b)
+    dx, dw, db = y._ctx.backward(np.ones(y.shape))
+    assert dx is None and db is None and dw.shape == w.shape
+    x.requires_grad_(True)
+    w.requires_grad_(False)
+    y = F.conv2d(x, w, b)
+    dx, dw, db = y._ctx.backward(np.ones(y.shape))
+    assert dw is None and db is None
+    expected = conv_backward_2d(np.ones(y.shape), x.data, w.data, None, (1, 1), [(0, 0)] * 2, (1, 1), 1)[0]
+    assert_close(dx, expected, 1e-12, 1e-12, "dx")
+
+
+def test_gradient_from_a_broadcast_cotangent():
+    # sum().backward() hands conv a read-only broadcast view as its output gradient.
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 2, 5, 6)), requires_grad=True)
+    w = Tensor(rng.standard_normal((3, 2, 2, 3)), requires_grad=True)
+    F.conv2d(x, w, stride=(2, 1)).sum().backward()
+    dx, dw = conv_backward_2d(np.ones((2, 3, 2, 4)), x.data, w.data, None, (2, 1), [(0, 0)] * 2, (1, 1), 1)
+    assert_close(x.grad.data, dx, 1e-12, 1e-12, "dx")
+    assert_close(w.grad.data, dw, 1e-12, 1e-12, "dw")
+
+
+def test_im2col_col2im_are_adjoint():
+    # <im2col(x), c> == <x, col2im(c)> for every x, c: col2im is exactly the transpose.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 9, 8))
+    for kernel, stride, dilation in [((3, 2), (2, 3), (1, 2)), ((1, 1), (1, 1), (1, 1)), ((4, 4), (3, 1), (2, 1))]:
+        cols = im2col(x, kernel, stride, dilation)
+        c = rng.standard_normal(cols.shape)
+        lhs = np.sum(cols * c)
+        rhs = np.sum(x * col2im(c, x.shape, kernel, stride, dilation))
+        assert abs(lhs - rhs) <= 1e-9 * max(1.0, abs(lhs))
+
+
+# --- bad inputs --------------------------------------------------------------------------------
+def _t(*shape, dtype=np.float32):
+    return Tensor(np.zeros(shape, dtype=dtype))
+
+
+BAD_CALLS = [
+    ("rank", lambda: F.conv2d(_t(1, 28, 28), _t(6, 1, 5, 5)), ValueError,
+     r"conv2d: expected a 4-D input \(N, C, H, W\), got shape \(1, 28, 28\)"),
+    ("rank1d", lambda: F.conv1d(_t(1, 2, 3, 28), _t(6, 2, 5)), ValueError,
+     r"conv1d: expected a 3-D input \(N, C, L\), got shape \(1, 2, 3, 28\)"),
+    ("rank3d", lambda: F.conv3d(_t(1, 2, 8, 8), _t(6, 2, 3, 3, 3)), ValueError,
+     r"conv3d: expected a 5-D input \(N, C, D, H, W\), got shape \(1, 2, 8, 8\)"),
+    ("weight rank", lambda: F.conv2d(_t(1, 1, 28, 28), _t(6, 5, 5)), ValueError,
+     r"conv2d: expected a 4-D weight \(O, C/groups, KH, KW\), got shape \(6, 5, 5\)"),
+    ("channels", lambda: F.conv2d(_t(1, 3, 28, 28), _t(6, 1, 5, 5)), ValueError,
+     r"conv2d: input has 3 channels but weight expects 1 \(weight shape \(6, 1, 5, 5\), groups=1\)"),
+    ("kernel too large", lambda: F.conv2d(_t(1, 1, 5, 8), _t(2, 1, 7, 3)), ValueError,
+     r"conv2d: kernel size 7 \(dilated to 7\) is larger than the padded input size 5 in spatial dim 0"),
+    ("dilated kernel too large", lambda: F.conv2d(_t(1, 1, 8, 6), _t(2, 1, 3, 3), padding=(1, 0),
+                                                  dilation=3), ValueError,
+     r"conv2d: kernel size 3 \(dilated to 7\) is larger than the padded input size 6 in spatial dim 1 "
+     r"\(input shape \(1, 1, 8, 6\), weight shape \(2, 1, 3, 3\), padding \(0, 0\)\)"),
+    ("stride 0", lambda: F.conv2d(_t(1, 1, 8, 8), _t(2, 1, 3, 3), stride=0), ValueError,
+     r"conv2d: stride must be >= 1, got 0"),
+    ("negative stride", lambda: F.conv2d(_t(1, 1, 8, 8), _t(2, 1, 3, 3), stride=(1, -2)), ValueError,
+     r"conv2d: stride must be >= 1, got \(1, -2\)"),
+    ("dilation 0", lambda: F.conv1d(_t(1, 1, 8), _t(2, 1, 3), dilation=0), ValueError,
+     r"conv1d: dilation must be >= 1, got 0"),
+    ("stride length", lambda: F.conv2d(_t(1, 1, 8, 8), _t(2, 1, 3, 3), stride=(1, 2, 3)), ValueError,
+     r"conv2d: stride must be an int or a tuple of 2 ints, got \(1, 2, 3\)"),
+    ("negative padding", lambda: F.conv2d(_t(1, 1, 8, 8), _t(2, 1, 3, 3), padding=-1), ValueError,
+     r"conv2d: padding must be >= 0, got -1"),
+    ("padding string", lambda: F.conv2d(_t(1, 1, 8, 8), _t(2, 1, 3, 3), padding="full"), ValueError,
+     r"conv2d: padding must be an int, a tuple, 'valid' or 'same', got 'full'"),
+    ("float stride", lambda: F.conv2d(_t(1, 1, 8, 8), _t(2, 1, 3, 3), stride=1.5), TypeError,
+     r"conv2d: stride must be an int or a tuple of 2 ints, got 1.5"),
+    ("groups in", lambda: F.conv2d(_t(1, 4, 8, 8), _t(6, 2, 3, 3), groups=3), ValueError,
+     r"conv2d: input channels 4 \(input shape \(1, 4, 8, 8\)\) are not divisible by groups=3"),
+    ("groups out", lambda: F.conv2d(_t(1, 4, 8, 8), _t(5, 2, 3, 3), groups=2), ValueError,
+     r"conv2d: out channels 5 \(weight shape \(5, 2, 3, 3\)\) are not divisible by groups=2"),
+    ("groups mismatch", lambda: F.conv2d(_t(1, 4, 8, 8), _t(4, 1, 3, 3), groups=2), ValueError,
+     r"conv2d: input has 4 channels but weight expects 2 \(weight shape \(4, 1, 3, 3\), groups=2\)"),
+    ("groups 0", lambda: F.conv2d(_t(1, 4, 8, 8), _t(4, 4, 3, 3), groups=0), ValueError,
+     r"conv2d: groups must be >= 1, got 0"),
+    ("bias shape", lambda: F.conv2d(_t(1, 1, 8, 8), _t(6, 1, 3, 3), _t(5)), ValueError,
+     r"conv2d: bias must have shape \(6,\) to match weight shape \(6, 1, 3, 3\), got \(5,\)"),
+    ("bias rank", lambda: F.conv2d(_t(1, 1, 8, 8), _t(6, 1, 3, 3), _t(6, 1)), ValueError,
+     r"conv2d: bias must have shape \(6,\) to match weight shape \(6, 1, 3, 3\), got \(6, 1\)"),
+    ("ndarray input", lambda: F.conv2d(np.zeros((1, 1, 8, 8), np.float32), _t(6, 1, 3, 3)), TypeError,
+     r"conv2d: input must be a juanji.Tensor, got ndarray"),
+    ("ndarray weight", lambda: F.conv2d(_t(1, 1, 8, 8), np.zeros((6, 1, 3, 3))), TypeError,
+     r"conv2d: weight must be a juanji.Tensor, got ndarray"),
+    ("list bias", lambda: F.conv2d(_t(1, 1, 8, 8), _t(6, 1, 3, 3), [0.0] * 6), TypeError,
+     r"conv2d: bias must be a juanji.Tensor or None, got list"),
+    ("dtype mix", lambda: F.conv2d(_t(1, 1, 8, 8), _t(6, 1, 3, 3, dtype=np.float64)), TypeError,
+     r"conv2d: input dtype float32 and weight dtype float64 differ"),
+    ("int input", lambda: F.conv2d(_t(1, 1, 8, 8, dtype=np.int64), _t(6, 1, 3, 3)), TypeError,
+     r"conv2d: input must be floating point, got dtype int64"),
+]
+
+
+@pytest.mark.parametrize("name,call,exc,message", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
+def test_bad_inputs_raise_clear_errors(name, call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
+
+
+# --- nn.Conv1d / Conv2d / Conv3d -------------------------------------------------------------
+MODULE_CONFIGS = [
+    ("Conv1d", dict(in_channels=3, out_channels=4, kernel_size=5, stride=2, padding=1), (2, 3, 17)),
+    ("Conv2d", dict(in_channels=1, out_channels=6, kernel_size=5), (2, 1, 12, 11)),
+    ("Conv2d", dict(in_channels=4, out_channels=6, kernel_size=(3, 2), stride=(2, 1), padding=(1, 0),
+                    dilation=(1, 2), groups=2, bias=False), (2, 4, 9, 8)),
+    ("Conv2d", dict(in_channels=3, out_channels=6, kernel_size=3, padding="same", groups=3), (1, 3, 7, 6)),
+    ("Conv3d", dict(in_channels=2, out_channels=3, kernel_size=(2, 3, 3), padding=1), (1, 2, 4, 5, 6)),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,shape", MODULE_CONFIGS)
+def test_module_matches_torch_module(cls, kwargs, shape):
+    torch = torch_or_skip()
+    ours, theirs = getattr(juanji.nn, cls)(**kwargs), getattr(torch.nn, cls)(**kwargs)
+    sd_ours, sd_theirs = ours.state_dict(), theirs.state_dict()
+    assert list(sd_ours) == list(sd_theirs)
+    assert {k: v.shape for k, v in sd_ours.items()} == {k: tuple(v.shape) for k, v in sd_theirs.items()}
+    assert all(v.dtype == np.float32 for v in sd_ours.values())
+    assert repr(ours) == repr(theirs)
+    ours.load_state_dict({k: v.numpy() for k, v in sd_theirs.items()})
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    y = ours(Tensor(x))
+    ty = theirs(torch.tensor(x))
+    assert_close(y.data, ty.detach().numpy(), 1e-4, 1e-5, f"{cls} forward")
+    y.sum().backward()
+    ty.sum().backward()
+    for name, p in ours.named_parameters():
+        assert_close(p.grad.data, dict(theirs.named_parameters())[name].grad.numpy(), 1e-4, 1e-4,
+                     f"{cls} grad of {name}")
+
+
+def test_module_default_init_is_pytorch_uniform():
+    juanji.manual_seed(0)
+    conv = juanji.nn.Conv2d(8, 64, (3, 5), groups=2)
+    fan_in = 4 * 3 * 5
+    bound = 1 / math.sqrt(fan_in)
+    w, b = conv.weight.data, conv.bias.data
+    assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
+    assert np.abs(w).max() > 0.95 * bound  # really uniform on the whole interval
+    assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound
+    assert abs(w.mean()) < 0.05 * bound
+    juanji.manual_seed(0)
+    again = juanji.nn.Conv2d(8, 64, (3, 5), groups=2)
+    assert np.array_equal(again.weight.data, w)  # seeded through juanji.random
+
+
+def test_module_options():
+    conv = juanji.nn.Conv2d(3, 5, 3, bias=False, dtype=np.float64)
+    assert conv.bias is None and conv.weight.dtype == np.float64
+    assert [n for n, _ in conv.named_parameters()] == ["weight"]
+    y = juanji.nn.Conv1d(2, 2, 3, padding="same", stride=2)(_t(1, 2, 9))
+    assert y.shape == (1, 2, 5)  # TensorFlow's rule: ceil(9 / 2)
+
+
+BAD_MODULES = [
+    (lambda: juanji.nn.Conv2d(3, 6, 3, groups=2), r"Conv2d: in_channels=3 must be divisible by groups=2"),
+    (lambda: juanji.nn.Conv2d(4, 6, 3, groups=4), r"Conv2d: out_channels=6 must be divisible by groups=4"),
+    (lambda: juanji.nn.Conv2d(4, 6, 3, groups=0), r"Conv2d: groups must be a positive int, got 0"),
+    (lambda: juanji.nn.Conv1d(0, 6, 3), r"Conv1d: in_channels must be a positive int, got 0"),
+    (lambda: juanji.nn.Conv2d(4, 6, 3, padding_mode="reflect"),
+     r"Conv2d: padding_mode 'reflect' is not supported; supported: 'zeros'"),
+    (lambda: juanji.nn.Conv2d(4, 6, 3, padding="full"),
+     r"Conv2d: padding must be an int, a tuple, 'valid' or 'same', got 'full'"),
+    (lambda: juanji.nn.Conv3d(4, 6, (3, 3)), r"Conv3d: kernel_size must be an int or a tuple of 3 ints"),
+    (lambda: juanji.nn.Conv2d(4, 6, 0), r"Conv2d: kernel_size must be >= 1, got 0"),
+]
+
+
+@pytest.mark.parametrize("call,message", BAD_MODULES)
+def test_module_bad_arguments(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_module_channel_mismatch_at_call():
+    with pytest.raises(ValueError, match=r"conv2d: input has 1 channels but weight expects 3"):
+        juanji.nn.Conv2d(3, 4, 3)(_t(1, 1, 8, 8))
