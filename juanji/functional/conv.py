@@ -35,6 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..autograd import Function
+from ..backend import xp
 from ..kernels.im2col import col2im, conv_output_shape, im2col, pad_zeros
 from ..tensor import Tensor
 from ._args import check_input, ntuple, resolve_padding
@@ -64,13 +65,20 @@ class ConvNd(Function):
         g = groups
         xpad = pad_zeros(x, padding)  # (N, C, HP, WP)
         out_size = conv_output_shape(xpad.shape[2:], kernel, stride, dilation)
-        cols = im2col(xpad, kernel, stride, dilation)  # (N, C*K, L)
-        cols = cols.reshape(n, g, -1, cols.shape[-1])  # (N, G, Cg*K, L), free: C = G*Cg is outermost
-        w_mat = w.reshape(g, o_ch // g, -1)  # (G, Og, Cg*K)
-        out = w_mat @ cols  # (N, G, Og, L)
+        if b is not None and g == 1:
+            # Bias inside the GEMM: [W | b] @ [cols; 1] = W @ cols + b, no extra pass over out.
+            cols = im2col(xpad, kernel, stride, dilation, ones_row=True)  # (N, C*K + 1, L)
+            w_mat = xp.concatenate([w.reshape(o_ch, -1), b[:, None]], axis=1)  # (O, C*K + 1)
+            out = w_mat @ cols  # (N, O, L)
+        else:
+            cols = im2col(xpad, kernel, stride, dilation)  # (N, C*K, L)
+            cols = cols.reshape(n, g, -1, cols.shape[-1])  # (N, G, Cg*K, L), free: C = G*Cg is outermost
+            w_mat = w.reshape(g, o_ch // g, -1)  # (G, Og, Cg*K)
+            out = w_mat @ cols  # (N, G, Og, L)
+            if b is not None:
+                out = out.reshape(n, o_ch, -1)  # (N, O, L), free
+                out += b[:, None]  # broadcast (O, 1)
         out = out.reshape(n, o_ch, *out_size)  # (N, O, OH, OW), free
-        if b is not None:
-            out += b.reshape((o_ch,) + (1,) * len(out_size))  # broadcast (O, 1, 1)
         self.save_for_backward(x, w, stride, padding, dilation, groups)
         return out
 

@@ -39,12 +39,15 @@ class Dropout(Function):
         draw_dtype = np.float64 if x.dtype == np.float64 else np.float32
         keep = default_generator().random(mask_shape, dtype=draw_dtype) >= p   # mask_shape, bool
         scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-        self.save_for_backward(keep, scale)
-        return xp.where(keep, x * scale, 0).astype(x.dtype, copy=False)       # (*)
+        # One multiply by the scaled mask m = keep / (1 - p) (in the input dtype) serves forward
+        # and backward alike; np.where would be an order of magnitude slower.
+        mask = xp.multiply(keep, x.dtype.type(scale), dtype=x.dtype)            # mask_shape
+        self.save_for_backward(mask)
+        return x * mask                                                           # (*)
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray]:
-        keep, scale = self.saved
-        return (xp.where(keep, g * scale, 0).astype(g.dtype, copy=False),)   # (*)
+        (mask,) = self.saved
+        return (g * mask,)                                                        # (*)
 
 
 def _check_p(op: str, p: Any) -> float:
