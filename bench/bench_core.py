@@ -122,6 +122,16 @@ def train_rows(torch: Any, repeats: int) -> list[dict[str, Any]]:
              "ratio": tj / tt, "juanji_images_per_s": 100 / tj, "torch_images_per_s": 100 / tt}]
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -139,10 +149,10 @@ def main() -> None:
         blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})" for i in threadpool_info()]
         rows = conv_rows(torch, a.repeats) + train_rows(torch, a.repeats)
     meta = {"date": time.strftime("%Y-%m-%d"), "threads": a.threads, "cpu_count": os.cpu_count(),
-            "machine": platform.machine(), "processor": platform.processor(), "numpy": np.__version__,
+            "machine": platform.machine(), "cpu": cpu_model(), "numpy": np.__version__,
             "torch": torch.__version__, "blas": blas}
     print(f"juanji vs PyTorch {torch.__version__}, {a.threads} threads, float32, median of {a.repeats}")
-    print(f"BLAS: {'; '.join(blas)}")
+    print(f"CPU: {meta['cpu']} ({os.cpu_count()} cores); BLAS: {'; '.join(blas)}")
     print(f"| row | juanji (ms) | PyTorch (ms) | juanji / PyTorch |")
     print("|---|---:|---:|---:|")
     for r in rows:

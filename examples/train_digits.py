@@ -25,7 +25,7 @@ def load_digits(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     try:
         from sklearn.datasets import load_digits as sk_load_digits
     except ImportError as e:  # pragma: no cover - the README installs the [data] extra
-        raise SystemExit("this example needs scikit-learn: pip install -e '.[data]'") from e
+        raise SystemExit("this example needs scikit-learn: pip install -e '.[train]'") from e
     digits = sk_load_digits()
     x = (digits.images / 16.0).astype(np.float32)[:, None, :, :]  # (1797, 1, 8, 8)
     y = digits.target.astype(np.int64)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _example():
-    pytest.importorskip("sklearn", reason="scikit-learn provides the bundled digits (pip install -e '.[data]')")
+    pytest.importorskip("sklearn", reason="scikit-learn provides the bundled digits (pip install -e '.[train]')")
     spec = importlib.util.spec_from_file_location("train_digits", ROOT / "examples" / "train_digits.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
