@@ -141,7 +141,7 @@ def main() -> None:
     try:
         import torch
     except ImportError:
-        raise SystemExit("the benchmark compares against PyTorch: pip install torch==2.13.0")
+        raise SystemExit("the benchmark compares against PyTorch: pip install torch==2.14.1")
     from threadpoolctl import threadpool_info, threadpool_limits
 
     torch.set_num_threads(a.threads)

@@ -30,7 +30,7 @@ def torch_or_skip() -> Any:
     try:
         import torch
     except ImportError:
-        pytest.skip("PyTorch is not installed: oracle test skipped (pip install torch==2.13.0)")
+        pytest.skip("PyTorch is not installed: oracle test skipped (pip install torch==2.14.1 torchvision==0.29.1)")
     torch.set_default_dtype(torch.float32)
     return torch
 
