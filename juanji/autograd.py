@@ -175,7 +175,11 @@ def run_backward(root: "Tensor", grad: np.ndarray, retain_graph: bool) -> None:
     from .tensor import Tensor
 
     grads: dict[int, np.ndarray] = {id(root): grad}
-    for node in reversed(_topological_order(root)):
+    order = _topological_order(root)
+    while order:
+        # Pop rather than iterate, so a node (and the activation it holds) can be freed as
+        # soon as its gradient has been passed on, instead of living until backward ends.
+        node = order.pop()
         g = grads.pop(id(node), None)
         if g is None:
             continue
