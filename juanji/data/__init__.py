@@ -1,0 +1,47 @@
+"""juanji.data: datasets, readers, transforms and the DataLoader.
+
+Everything is NumPy: datasets hand out ``(C, H, W)`` images (uint8 or float32) and int labels;
+the DataLoader turns them into batches of juanji Tensors (float32 NCHW images, int64 labels)::
+
+    from juanji.data import DataLoader, FashionMNIST
+    from juanji.data.transforms import RandomCrop
+
+    train = FashionMNIST(train=True)                 # Debian's dataset-fashion-mnist files
+    loader = DataLoader(train, batch_size=128, shuffle=True, seed=0,
+                        transform=RandomCrop(28, padding=2))
+    for x, y in loader:                              # x (128, 1, 28, 28) float32 in [0, 1]
+        ...
+
+Nothing here downloads: readers take local files, and ``Digits``/``SampleImages`` use the
+copies bundled with scikit-learn.
+"""
+
+from . import transforms
+from .bundled import SAMPLE_IMAGE_NAMES, Digits, SampleImages, load_sample_image
+from .cifar import CIFAR10, CIFAR100, safe_unpickle
+from .dataset import ArrayDataset, ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from .folder import IMG_EXTENSIONS, ImageFolder, load_image
+from .idx import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, MNIST, FashionMNIST, read_idx
+from .loader import DataLoader
+from .transforms import (
+    CenterCrop,
+    Compose,
+    Normalize,
+    OneHot,
+    Pad,
+    PCAColorAugment,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomTranslate,
+    Resize,
+    ToFloat,
+)
+
+__all__ = [
+    "Dataset", "ArrayDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
+    "read_idx", "MNIST", "FashionMNIST", "FASHION_MNIST_CLASSES", "DEBIAN_FASHION_MNIST",
+    "CIFAR10", "CIFAR100", "safe_unpickle", "Digits", "SampleImages", "load_sample_image", "SAMPLE_IMAGE_NAMES",
+    "ImageFolder", "load_image", "IMG_EXTENSIONS", "transforms",
+    "Compose", "ToFloat", "Normalize", "OneHot", "Pad", "RandomCrop", "CenterCrop", "RandomHorizontalFlip",
+    "RandomTranslate", "Resize", "PCAColorAugment",
+]
