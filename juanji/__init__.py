@@ -31,6 +31,9 @@ from . import functional  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
 from .functional import cat, chunk, split, stack  # noqa: E402  (torch.cat, torch.stack, ...)
+from . import data  # noqa: E402
+from . import models  # noqa: E402
+from .analysis import receptive_field, summary  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -38,5 +41,6 @@ __all__ = [
     "Tensor", "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand",
     "arange", "from_numpy", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "manual_seed", "get_rng_state", "set_rng_state", "gradcheck", "GradcheckError", "Function",
-    "functional", "nn", "optim", "cat", "stack", "split", "chunk",
+    "functional", "nn", "optim", "cat", "stack", "split", "chunk", "data", "models",
+    "summary", "receptive_field",
 ]
