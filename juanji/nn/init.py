@@ -62,14 +62,40 @@ def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     return tensor
 
 
+def _draw_into(tensor: Tensor, draw: str) -> np.ndarray:
+    """Fill ``tensor.data`` in place with U(0, 1) or N(0, 1) draws and return it.
+
+    Drawing straight into the parameter's own float32 buffer (``out=``) avoids a float64
+    temporary and a second copy: a 25088x4096 VGG layer initialises in one pass over
+    400 MB instead of allocating 800 MB and copying.
+    """
+    data = tensor.data
+    rng = default_generator()
+    if data.dtype in (np.float32, np.float64) and data.flags.c_contiguous:
+        if draw == "uniform":
+            rng.random(out=data, dtype=data.dtype)
+        else:
+            rng.standard_normal(out=data, dtype=data.dtype)
+    else:
+        values = rng.random(data.shape) if draw == "uniform" else rng.standard_normal(data.shape)
+        data[...] = values
+    return data
+
+
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with U(a, b)."""
-    return _fill(tensor, default_generator().uniform(a, b, tensor.shape))
+    data = _draw_into(tensor, "uniform")
+    data *= b - a
+    data += a
+    return tensor
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with N(mean, std^2)."""
-    return _fill(tensor, default_generator().normal(mean, std, tensor.shape))
+    data = _draw_into(tensor, "normal")
+    data *= std
+    data += mean
+    return tensor
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
