@@ -8,6 +8,8 @@ NHWC, and extended with stride/dilation per axis and channel groups.)
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import math
 
 import numpy as np
@@ -19,6 +21,8 @@ import juanji
 import juanji.functional as F
 from juanji import Tensor
 from juanji.kernels.im2col import col2im, im2col
+
+conv_module = importlib.import_module("juanji.functional.conv")
 
 from tests.helpers import assert_close, check_gradcheck, check_naive, check_torch, torch_or_skip
 
@@ -269,6 +273,17 @@ def naive_fns(cfg):
     return fwd, bwd
 
 
+@contextlib.contextmanager
+def backward_layout(batch_inner: bool):
+    """Force ConvNd's backward onto one of its two GEMM layouts (chosen by Cg*K otherwise)."""
+    old = conv_module._BATCH_INNER_MIN_CGK
+    conv_module._BATCH_INNER_MIN_CGK = 0 if batch_inner else 10**9
+    try:
+        yield
+    finally:
+        conv_module._BATCH_INNER_MIN_CGK = old
+
+
 # --- forward and gradients against the three references -------------------------------------
 @pytest.mark.filterwarnings("ignore:Using padding='same'")  # torch's note on a copy it makes
 @pytest.mark.parametrize("nd", [1, 2, 3])
@@ -277,8 +292,9 @@ def naive_fns(cfg):
 def test_conv_matches_naive_loops_and_torch(nd, data):
     cfg = data.draw(conv_configs(nd))
     fwd, bwd = naive_fns(cfg)
-    check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd, what=f"conv{nd}d {cfg}")
-    check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32), what=f"conv{nd}d {cfg}")
+    with backward_layout(data.draw(st.booleans(), label="batch_inner")):
+        check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd, what=f"conv{nd}d {cfg}")
+        check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32), what=f"conv{nd}d {cfg}")
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
@@ -287,7 +303,8 @@ def test_conv_matches_naive_loops_and_torch(nd, data):
 def test_conv_gradcheck(nd, data):
     cfg = data.draw(conv_configs(nd))
     cfg["n"] = min(cfg["n"], 2)
-    check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
+    with backward_layout(data.draw(st.booleans(), label="batch_inner")):
+        check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
 
 
 # Hand-picked corners the random draw might miss.
@@ -309,13 +326,33 @@ CORNERS = [
 ]
 
 
+@pytest.mark.parametrize("batch_inner", [False, True], ids=["per_image", "batch_inner"])
 @pytest.mark.parametrize("cfg", CORNERS, ids=lambda c: f"{c['nd']}d-k{c['kernel']}-s{c['stride']}-p{c['padding']}")
-def test_conv_corners(cfg):
+def test_conv_corners(cfg, batch_inner):
     cfg = dict(cfg, seed=3)
     fwd, bwd = naive_fns(cfg)
-    check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd)
-    check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32))
-    check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
+    with backward_layout(batch_inner):
+        check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd)
+        check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32))
+        check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
+
+
+@pytest.mark.parametrize("cin,k,expected", [(64, 3, "batch_inner"), (1, 5, "per_image")])
+def test_backward_layout_is_chosen_by_gemm_size(monkeypatch, cin, k, expected):
+    # 64->8 3x3 (Cg*K = 576) takes the batch-inner GEMMs, 1->8 5x5 (Cg*K = 25) the per-image ones.
+    calls = []
+    for name in ("_backward_batch_inner", "_backward_per_image"):
+        original = getattr(conv_module.ConvNd, name)
+
+        def spy(self, *args, _original=original, _name=name):
+            calls.append(_name.removeprefix("_backward_"))
+            return _original(self, *args)
+
+        monkeypatch.setattr(conv_module.ConvNd, name, spy)
+    x = juanji.randn(2, cin, 6, 6, requires_grad=True)
+    w = juanji.randn(8, cin, k, k, requires_grad=True)
+    F.conv2d(x, w).sum().backward()
+    assert calls == [expected]
 
 
 def test_tensorflow_documented_same_and_valid_example():

@@ -26,6 +26,10 @@ and the backward pass is two more products and the adjoint scatter:
     dcols = W^T @ dout                     (N, G, Cg*K, L)
     dx  = crop(col2im(dcols))              KH*KW strided adds, then drop the padding
     db  = sum of dout over n, y, x
+
+When Cg*K is large (64 and up) backward gathers the columns with the batch inside,
+(G, Cg*K, N*L), so that dW and dcols are each ONE product over the whole batch instead of N
+small ones plus an (N, O, Cg*K) intermediate (see juanji/kernels/im2col.py).
 """
 
 from __future__ import annotations
@@ -36,13 +40,20 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import xp
-from ..kernels.im2col import col2im, conv_output_shape, im2col, pad_zeros
+from ..kernels.im2col import (col2im, col2im_batch_inner, conv_output_shape, im2col,
+                              im2col_batch_inner, pad_zeros)
 from ..tensor import Tensor
 from ._args import check_input, ntuple, resolve_padding
 
 __all__ = ["conv1d", "conv2d", "conv3d"]
 
 Padding = int | Sequence[int] | str
+
+# Backward switches to the batch-inner layout (one long GEMM over N*L) when the GEMM's
+# other inner dimension Cg*K is at least this; below it, per-image products on the forward
+# layout were measured faster (1->30 5x5, Cg*K = 25: ~2x), above it slower (64->64 3x3,
+# Cg*K = 576: ~1.5x; 512->512 3x3 at 4x4: ~4x).
+_BATCH_INNER_MIN_CGK = 64
 
 
 class ConvNd(Function):
@@ -93,25 +104,54 @@ class ConvNd(Function):
 
         db = grad.sum(axis=(0, *spatial_axes)) if need_b else None  # (O,)
 
-        dw = None
+        padded_shape = (n, x.shape[1]) + tuple(s + b + a for s, (b, a) in zip(x.shape[2:], padding))
+        crop = (slice(None), slice(None)) + tuple(slice(b, b + s) for s, (b, _) in zip(x.shape[2:], padding))
+        cg_k = w[0].size  # Cg*K, the inner dimension of the forward GEMM
+        if cg_k >= _BATCH_INNER_MIN_CGK:
+            dw, dx = self._backward_batch_inner(x, w, grad, padded_shape, need_w, need_x)
+        else:
+            dw, dx = self._backward_per_image(x, w, dout, padded_shape, need_w, need_x)
+        if dx is not None:
+            dx = dx[crop]  # (N, C, H, W): drop the padding
+        return dx, dw, db
+
+    def _backward_per_image(self, x: np.ndarray, w: np.ndarray, dout: np.ndarray,
+                            padded_shape: tuple[int, ...], need_w: bool,
+                            need_x: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Small Cg*K (e.g. 1->30 5x5): N products on the forward layout beat one big one."""
+        _, _, stride, padding, dilation, g = self.saved
+        n, o_ch, kernel = x.shape[0], w.shape[0], w.shape[2:]
+        dw = dx = None
         if need_w:
-            xpad = pad_zeros(x, padding)  # (N, C, HP, WP)
-            cols = im2col(xpad, kernel, stride, dilation)  # (N, C*K, L)
+            cols = im2col(pad_zeros(x, padding), kernel, stride, dilation)  # (N, C*K, L)
             cols = cols.reshape(n, g, -1, cols.shape[-1])  # (N, G, Cg*K, L)
             # dW[g] = sum_n dout[n, g] @ cols[n, g]^T; the transpose is a view BLAS reads as is.
-            dw = (dout @ cols.swapaxes(-1, -2)).sum(axis=0)  # (N, G, Og, Cg*K) -> (G, Og, Cg*K)
-            dw = dw.reshape(w.shape)  # (O, Cg, KH, KW)
-
-        dx = None
+            dw = (dout @ cols.swapaxes(-1, -2)).sum(axis=0).reshape(w.shape)  # (O, Cg, KH, KW)
         if need_x:
             w_mat_t = w.reshape(g, o_ch // g, -1).swapaxes(-1, -2)  # (G, Cg*K, Og), a view
             dcols = w_mat_t @ dout  # (N, G, Cg*K, L)
-            padded_shape = (n, x.shape[1]) + tuple(
-                s + b + a for s, (b, a) in zip(x.shape[2:], padding))
-            dxpad = col2im(dcols, padded_shape, kernel, stride, dilation)  # (N, C, HP, WP)
-            crop = tuple(slice(b, b + s) for s, (b, _) in zip(x.shape[2:], padding))
-            dx = dxpad[(slice(None), slice(None), *crop)]  # (N, C, H, W)
-        return dx, dw, db
+            dx = col2im(dcols, padded_shape, kernel, stride, dilation)  # (N, C, HP, WP)
+        return dw, dx
+
+    def _backward_batch_inner(self, x: np.ndarray, w: np.ndarray, grad: np.ndarray,
+                              padded_shape: tuple[int, ...], need_w: bool,
+                              need_x: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Large Cg*K: one GEMM per group over the whole batch (see im2col_batch_inner)."""
+        _, _, stride, padding, dilation, g = self.saved
+        n, o_ch, kernel = x.shape[0], w.shape[0], w.shape[2:]
+        # dout with the batch inside: (O, N*L) = (G, Og, N*L), one copy of the output gradient.
+        dout_t = xp.ascontiguousarray(grad.reshape(n, o_ch, -1).swapaxes(0, 1))  # (O, N, L)
+        dout_t = dout_t.reshape(g, o_ch // g, -1)  # (G, Og, N*L)
+        dw = dx = None
+        if need_w:
+            cols_t = im2col_batch_inner(pad_zeros(x, padding), kernel, stride, dilation)  # (C*K, N*L)
+            cols_t = cols_t.reshape(g, -1, cols_t.shape[-1])  # (G, Cg*K, N*L)
+            dw = (dout_t @ cols_t.swapaxes(-1, -2)).reshape(w.shape)  # (G, Og, Cg*K) -> (O, Cg, KH, KW)
+        if need_x:
+            w_mat_t = w.reshape(g, o_ch // g, -1).swapaxes(-1, -2)  # (G, Cg*K, Og), a view
+            dcols_t = w_mat_t @ dout_t  # (G, Cg*K, N*L)
+            dx = col2im_batch_inner(dcols_t, padded_shape, kernel, stride, dilation)  # (N, C, HP, WP)
+        return dw, dx
 
 
 # --- argument checks, apart from the math ---------------------------------------------------
