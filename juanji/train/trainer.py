@@ -1,0 +1,407 @@
+"""Trainer: fit / evaluate / predict a classifier, with progress bars, history, callbacks and resume.
+
+    >>> trainer = Trainer(model, Adam(model.parameters(), lr=1e-3), "cross_entropy", metrics=["accuracy"])
+    >>> history = trainer.fit(train_loader, val_loader, epochs=10)
+    >>> trainer.evaluate(test_loader)
+    {'loss': 0.27, 'accuracy': 0.91}
+
+``train``/``val``/``data`` are DataLoaders or any re-iterable of ``(x, y)`` batches
+(x: (N, C, H, W) float Tensor or array; y: (N,) int labels). One epoch is one pass
+over ``train``; ``epochs`` counts epochs from the start of the run, so
+``fit(..., epochs=10, resume="last.safetensors")`` after epoch 4 trains epochs 5 to 10.
+
+Resuming is exact: a checkpoint holds the model, optimizer, scheduler, epoch, history,
+callbacks' state and random-generator states (juanji's global generator, which drives
+dropout and, by default, shuffling; and the train loader's own, if it has one), so
+1 epoch + resume + 1 epoch gives the same bits as 2 epochs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .. import functional as F
+from ..autograd import no_grad
+from ..nn import Module
+from ..random import get_rng_state, set_rng_state
+from ..tensor import Tensor
+from .callbacks import Callback, _Monitor, step_scheduler
+from .checkpoint import load_checkpoint, save_checkpoint
+from .history import History
+from .metrics import Metric, get_metrics
+
+__all__ = ["Trainer", "LOSSES"]
+
+LOSSES: dict[str, Callable[..., Tensor]] = {
+    "cross_entropy": F.cross_entropy,
+    "nll_loss": F.nll_loss,
+    "mse_loss": F.mse_loss,
+}
+
+
+def _to_tensor(value: Any, what: str) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return Tensor._make(value)
+    try:
+        return Tensor(np.asarray(value))
+    except Exception as e:
+        raise TypeError(f"Trainer: {what} must be a Tensor or an array, got {type(value).__name__}") from e
+
+
+def _unpack(batch: Any, step: int) -> tuple[Tensor, Tensor]:
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        raise TypeError(f"Trainer: batch {step} must be an (x, y) pair, got {type(batch).__name__}"
+                        + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
+    x, y = _to_tensor(batch[0], "x"), _to_tensor(batch[1], "y")
+    if len(x) != len(y):
+        raise ValueError(f"Trainer: batch {step} has {len(x)} inputs but {len(y)} targets "
+                         f"(x shape {x.shape}, y shape {y.shape})")
+    return x, y
+
+
+def _loader_state(loader: Any) -> Any:
+    """The loader's own random state, if it has one (``state_dict()`` or a ``generator`` attribute)."""
+    if loader is None:
+        return None
+    if callable(getattr(loader, "state_dict", None)):
+        return loader.state_dict()
+    gen = getattr(loader, "generator", None)
+    if isinstance(gen, np.random.Generator):
+        return {"generator": gen.bit_generator.state}
+    return None
+
+
+def _set_loader_state(loader: Any, state: Any) -> None:
+    if loader is None or state is None:
+        return
+    if callable(getattr(loader, "load_state_dict", None)):
+        loader.load_state_dict(state)
+    elif isinstance(getattr(loader, "generator", None), np.random.Generator):
+        loader.generator.bit_generator.state = state["generator"]
+
+
+class Trainer:
+    """Trains a model with an optimizer on a loss, tracking metrics.
+
+    Args:
+        model: the network; called as ``model(x)`` and returns (N, C) scores.
+        optimizer: a ``juanji.optim`` optimizer over the model's parameters.
+        loss: ``"cross_entropy"`` (default), ``"nll_loss"``, ``"mse_loss"``, or a callable
+            ``loss(output, target) -> scalar Tensor`` such as ``nn.CrossEntropyLoss()``.
+        metrics: names (``"accuracy"``, ``"top5"``, ``"confusion_matrix"``) or Metric objects.
+        scheduler: an LR schedule stepped at the end of every epoch (after validation);
+            ``ReduceLROnPlateau`` is stepped with ``scheduler_monitor``.
+        scheduler_monitor: the logged value ReduceLROnPlateau watches (default ``val_loss``
+            when validating, else ``loss``).
+
+    Attributes:
+        epoch: epochs completed so far (0 before training).
+        history: a ``History`` with one row per epoch.
+        stop_training: set by a callback to stop after the current epoch.
+
+    Example:
+        >>> trainer = Trainer(model, SGD(model.parameters(), lr=0.1), metrics=["accuracy"])
+        >>> trainer.fit(train_loader, epochs=3, verbose=False)
+    """
+
+    def __init__(self, model: Module, optimizer: Any, loss: "str | Callable[..., Tensor]" = "cross_entropy",
+                 metrics: Sequence["str | Metric"] = ("accuracy",), scheduler: Any = None,
+                 scheduler_monitor: str | None = None) -> None:
+        if not isinstance(model, Module):
+            raise TypeError(f"Trainer: model must be a juanji.nn.Module, got {type(model).__name__}")
+        if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
+            raise TypeError(f"Trainer: optimizer must be a juanji.optim optimizer, got {type(optimizer).__name__}")
+        if isinstance(loss, str):
+            if loss not in LOSSES:
+                raise ValueError(f"Trainer: unknown loss {loss!r}; known: {', '.join(LOSSES)} or a callable")
+            loss = LOSSES[loss]
+        if not callable(loss):
+            raise TypeError(f"Trainer: loss must be a name or a callable, got {type(loss).__name__}")
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_fn = loss
+        self.metrics = get_metrics(list(metrics))
+        self.scheduler = scheduler
+        self._scheduler_monitor = _Monitor("Trainer scheduler", scheduler_monitor, "min")
+        self.epoch = 0
+        self.global_step = 0
+        self.history = History()
+        self.stop_training = False
+        self._train_loader: Any = None
+        self._callbacks: list[Callback] = []
+
+    # --- fit ---------------------------------------------------------------------------------
+    def fit(self, train: Iterable[Any], val: Iterable[Any] | None = None, epochs: int = 1,
+            callbacks: Sequence[Callback] = (), resume: str | os.PathLike[str] | None = None,
+            verbose: bool = True) -> History:
+        """Train for epochs ``self.epoch + 1`` to ``epochs``, validating after each on ``val``.
+
+        Args:
+            train: the training batches (re-iterated every epoch).
+            val: optional validation batches; their loss and metrics are logged as ``val_*``.
+            epochs: the epoch to train up to, counted from the start of the run.
+            callbacks: Callback objects (ModelCheckpoint, EarlyStopping, CSVLogger ...).
+            resume: a checkpoint to continue from (model, optimizer, scheduler, history,
+                random state and callbacks' state are restored first).
+            verbose: a tqdm progress bar per epoch (loss, metrics, images/s); False prints nothing.
+
+        Returns:
+            ``self.history``.
+
+        Raises:
+            FloatingPointError: the loss became NaN or infinite (names the epoch and step).
+        """
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+            raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"fit: callbacks must be Callback objects, got {type(cb).__name__}")
+        self._train_loader, self._callbacks = train, list(callbacks)
+        self.stop_training = False
+        if resume is not None:
+            self.load_checkpoint(resume, train_loader=train)
+        for cb in self._callbacks:
+            cb.on_train_begin(self)
+        try:
+            for epoch in range(self.epoch + 1, epochs + 1):
+                self._run_epoch(train, val, epoch, epochs, verbose)
+                if self.stop_training:
+                    break
+        finally:
+            for cb in self._callbacks:
+                cb.on_train_end(self)
+        return self.history
+
+    def _run_epoch(self, train: Iterable[Any], val: Iterable[Any] | None, epoch: int, epochs: int,
+                   verbose: bool) -> None:
+        start = time.perf_counter()
+        lr = float(self.optimizer.param_groups[0]["lr"]) if hasattr(self.optimizer, "param_groups") else None
+        for cb in self._callbacks:
+            cb.on_epoch_begin(self, epoch)
+        bar = _progress(train, f"epoch {epoch}/{epochs}", verbose)
+        try:
+            logs, seen = self._train_epoch(train, bar, epoch)
+        except BaseException:
+            if bar is not None:
+                bar.close()
+            raise
+        train_time = time.perf_counter() - start
+        if val is not None:
+            for k, v in self.evaluate(val).items():
+                if np.ndim(v) == 0:
+                    logs["val_" + k] = float(v)
+        logs.update(lr=lr, time=time.perf_counter() - start, images_per_sec=seen / max(train_time, 1e-12))
+        self.epoch = epoch
+        self.history.append({"epoch": epoch, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}})
+        if self.scheduler is not None:
+            step_scheduler(self.scheduler, self._scheduler_monitor, logs)
+        for cb in self._callbacks:
+            cb.on_epoch_end(self, epoch, logs)
+        for cb in self._callbacks:
+            cb.on_epoch_saved(self, epoch, logs)
+        _finish(bar, logs, verbose)
+
+    def _train_epoch(self, train: Iterable[Any], bar: Any, epoch: int) -> tuple[dict[str, Any], int]:
+        """One pass of optimizer steps; returns the epoch's mean loss and metrics, and the image count."""
+        self.model.train()
+        for m in self.metrics:
+            m.reset()
+        total_loss, seen = 0.0, 0
+        start = time.perf_counter()
+        step = 0
+        for step, batch in enumerate(train, start=1):
+            x, y = _unpack(batch, step)
+            out = self.model(x)
+            loss = self.loss_fn(out, y)
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise FloatingPointError(f"fit: the loss is {value} at epoch {epoch}, step {step} "
+                                         f"(batch of {len(x)}); lower the learning rate or check the data")
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            self.global_step += 1
+            total_loss += value * len(x)
+            seen += len(x)
+            for m in self.metrics:
+                m.update(out.data, y.data)
+            if bar is not None:
+                bar.set_postfix(self._postfix(total_loss / seen, seen / max(time.perf_counter() - start, 1e-12)),
+                                refresh=False)
+                bar.update(1)
+            for cb in self._callbacks:
+                cb.on_batch_end(self, step, {"loss": value, "batch_size": len(x)})
+        if seen == 0:
+            raise ValueError(f"fit: the training data yielded no batches in epoch {epoch}")
+        logs: dict[str, Any] = {"loss": total_loss / seen}
+        logs.update(self._metric_values())
+        return logs, seen
+
+    def _postfix(self, loss: float, speed: float) -> dict[str, str]:
+        post = {"loss": f"{loss:.4f}"}
+        for m in self.metrics:
+            if m.scalar:
+                post[_short(m.name)] = f"{m.compute():.4f}"
+        post["img/s"] = f"{speed:.0f}"
+        return post
+
+    def _metric_values(self) -> dict[str, Any]:
+        return {m.name: (float(m.compute()) if m.scalar else m.compute()) for m in self.metrics}
+
+    # --- evaluate / predict ------------------------------------------------------------------
+    def evaluate(self, data: Iterable[Any], verbose: bool = False) -> dict[str, Any]:
+        """Mean loss and metrics over ``data`` in eval mode, without gradients.
+
+        Returns:
+            ``{"loss": ..., "accuracy": ..., ...}`` (a confusion matrix as an array).
+            The model's train/eval mode is restored afterwards.
+        """
+        was_training = self.model.training
+        self.model.eval()
+        for m in self.metrics:
+            m.reset()
+        total_loss, seen = 0.0, 0
+        bar = _progress(data, "evaluate", verbose)
+        try:
+            with no_grad():
+                for step, batch in enumerate(data, start=1):
+                    x, y = _unpack(batch, step)
+                    out = self.model(x)
+                    total_loss += float(self.loss_fn(out, y).item()) * len(x)
+                    seen += len(x)
+                    for m in self.metrics:
+                        m.update(out.data, y.data)
+                    if bar is not None:
+                        bar.update(1)
+        finally:
+            self.model.train(was_training)
+            if bar is not None:
+                bar.close()
+        if seen == 0:
+            raise ValueError("evaluate: the data yielded no batches")
+        return {"loss": total_loss / seen, **self._metric_values()}
+
+    def predict(self, data: Any, probabilities: bool = False, batch_size: int = 256) -> np.ndarray:
+        """The model's outputs for every sample, batched, in eval mode and without gradients.
+
+        Args:
+            data: an array or Tensor (N, C, H, W), or an iterable of batches (``x`` or ``(x, y)``).
+            probabilities: return softmax probabilities instead of raw scores (logits).
+            batch_size: batch size when ``data`` is an array.
+
+        Returns:
+            (N, num_classes) array.
+        """
+        if isinstance(data, (np.ndarray, Tensor)):
+            arr = data.data if isinstance(data, Tensor) else data
+            if arr.ndim < 2:
+                raise ValueError(f"predict: an array input must be batched (N, ...), got shape {arr.shape}")
+            batches: Iterable[Any] = (arr[i:i + batch_size] for i in range(0, len(arr), batch_size))
+        else:
+            batches = data
+        was_training = self.model.training
+        self.model.eval()
+        outs = []
+        try:
+            with no_grad():
+                for batch in batches:
+                    x = batch[0] if isinstance(batch, (tuple, list)) else batch
+                    outs.append(np.asarray(self.model(_to_tensor(x, "x")).data))
+        finally:
+            self.model.train(was_training)
+        if not outs:
+            raise ValueError("predict: the data yielded no batches")
+        scores = np.concatenate(outs, axis=0)  # (N, num_classes)
+        if probabilities:
+            shifted = scores - scores.max(axis=1, keepdims=True)  # softmax without overflow
+            e = np.exp(shifted)
+            scores = e / e.sum(axis=1, keepdims=True)
+        return scores
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def save_checkpoint(self, path: str | os.PathLike[str], train_loader: Any = None) -> Path:
+        """Write everything needed to resume after ``self.epoch`` to one file (see checkpoint.py)."""
+        loader = train_loader if train_loader is not None else self._train_loader
+        state: dict[str, Any] = {
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history.records,
+            "rng": get_rng_state(),
+            "callbacks": [[type(cb).__name__, cb.state_dict()] for cb in self._callbacks],
+        }
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
+        loader_state = _loader_state(loader)
+        if loader_state is not None:
+            state["loader"] = loader_state
+        return save_checkpoint(path, self.model.state_dict(), **state)
+
+    def load_checkpoint(self, path: str | os.PathLike[str], train_loader: Any = None) -> int:
+        """Restore a ``save_checkpoint`` file into this trainer; returns the epoch it was saved after.
+
+        Callbacks currently attached (during ``fit``) get their saved state back, matched
+        by position and class name.
+        """
+        ckpt = load_checkpoint(path)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None:
+            if "scheduler" not in ckpt:
+                raise ValueError(f"load_checkpoint: '{path}' has no scheduler state but this trainer has a "
+                                 f"{type(self.scheduler).__name__}")
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.epoch = int(ckpt["epoch"])
+        self.global_step = int(ckpt.get("global_step", 0))
+        self.history = History(ckpt.get("history", []))
+        set_rng_state(ckpt["rng"])
+        _set_loader_state(train_loader if train_loader is not None else self._train_loader, ckpt.get("loader"))
+        saved = ckpt.get("callbacks", [])
+        for cb, entry in zip(self._callbacks, saved):
+            if entry[0] == type(cb).__name__:
+                cb.load_state_dict(entry[1])
+        return self.epoch
+
+
+def _short(name: str) -> str:
+    return name.replace("accuracy", "acc")
+
+
+def _progress(data: Iterable[Any], desc: str, verbose: bool) -> Any:
+    """A tqdm bar sized to ``data`` when verbose (and tqdm is installed), else None.
+
+    The bar is advanced by hand rather than wrapping the iterable, because tqdm closes a
+    wrapped bar as soon as the data runs out, before validation results can be shown on it.
+    """
+    if not verbose:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is in the [train] extra
+        return None
+    total = len(data) if hasattr(data, "__len__") else None  # type: ignore[arg-type]
+    return tqdm(desc=desc, total=total, unit="batch", leave=True, dynamic_ncols=True, file=sys.stderr)
+
+
+def _finish(bar: Any, logs: dict[str, Any], verbose: bool) -> None:
+    """Put the whole epoch's numbers (validation included) on the bar, then close it."""
+    if not verbose:
+        return
+    shown = {_short(k): f"{v:.4f}" for k, v in logs.items()
+             if isinstance(v, float) and k not in ("lr", "time", "images_per_sec")}
+    shown["img/s"] = f"{logs['images_per_sec']:.0f}"
+    if bar is not None:
+        bar.set_postfix(shown, refresh=True)
+        bar.close()
+    else:
+        print(" ".join(f"{k} {v}" for k, v in shown.items()), file=sys.stderr)
+

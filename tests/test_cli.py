@@ -1,0 +1,146 @@
+"""The juanji command line: train / evaluate / predict on the bundled digits, help and clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from juanji import io
+from juanji.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "juanji", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    pytest.importorskip("sklearn", reason="scikit-learn provides the bundled digits (pip install -e '.[train]')")
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "--epochs", "4", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_help_for_every_command():
+    for args in ([], ["train"], ["evaluate"], ["predict"]):
+        res = _run(*args, "--help")
+        assert res.returncode == 0, res.stderr
+        assert "usage: juanji" in res.stdout
+    assert "--batch-size" in _run("train", "--help").stdout
+    assert "--top-k" in _run("predict", "--help").stdout
+
+
+def test_train_writes_the_run_folder_and_learns(run_dir, capsys):
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"weights.safetensors", "last.safetensors", "history.csv", "learning_curves.png", "config.json",
+            "log.csv"} <= names
+    with open(run_dir / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"]) / 2
+    assert float(rows[-1]["val_accuracy"]) > 0.8  # chance is 0.1
+    meta = io.read(run_dir / "weights.safetensors")[1]
+    assert meta["model"] == "simple_convnet" and json.loads(meta["input_shape"]) == [1, 8, 8]
+    assert json.loads(meta["classes"]) == [str(d) for d in range(10)]
+    assert (run_dir / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((run_dir / "config.json").read_text())["epochs"] == 4
+
+
+def test_train_quiet_prints_only_the_accuracy(tmp_path, capsys):
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path), "--quiet", "--format", "npz"]) == 0
+    out = capsys.readouterr()
+    assert out.err == ""
+    assert 0.1 < float(out.out.strip()) <= 1.0
+    assert (tmp_path / "weights.npz").is_file()
+
+
+def test_resume_continues_the_run(run_dir, tmp_path, capsys):
+    out = tmp_path / "resumed"
+    assert main(["train", "--epochs", "5", "--out", str(out), "--quiet",
+                 "--resume", str(run_dir / "last.safetensors")]) == 0
+    with open(out / "history.csv", newline="") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3, 4, 5]
+
+
+def test_evaluate_prints_accuracy(run_dir, capsys):
+    assert main(["evaluate", "--weights", str(run_dir / "weights.safetensors"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "digits test set: 359 images, 10 classes" in out
+    acc = float(out.split("accuracy ")[1].split("%")[0]) / 100
+    history_acc = float(list(csv.DictReader(open(run_dir / "history.csv")))[-1]["val_accuracy"])
+    assert acc == pytest.approx(history_acc, abs=1e-4)
+    # a checkpoint works as --weights too, with the model given by name
+    assert main(["evaluate", "--weights", str(run_dir / "last.safetensors"), "--model", "simple_convnet",
+                 "--data", "digits", "--quiet"]) == 0
+
+
+def test_predict_prints_top_k_with_probabilities(run_dir, tmp_path, capsys):
+    from PIL import Image
+
+    from juanji.data import Digits
+
+    test = Digits(train=False)
+    paths = []
+    for i in range(3):
+        img = (test.data[i, 0] * 255).astype(np.uint8)  # (8, 8) white-on-black, as trained
+        big = Image.fromarray(img).resize((32, 32), Image.NEAREST)  # predict resizes back to 8x8
+        paths.append(tmp_path / f"d{i}.png")
+        big.save(paths[-1])
+    assert main(["predict", *map(str, paths), "--weights", str(run_dir / "weights.safetensors"), "--top-k", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    for line, path in zip(lines, paths):
+        name, rest = line.split(": ", 1)
+        assert name == str(path)
+        top = rest.split(", ")
+        assert len(top) == 2
+        probs = [float(t.split()[1].rstrip("%")) for t in top]
+        assert 0 <= probs[1] <= probs[0] <= 100
+    predicted = [line.split(": ")[1].split()[0] for line in lines]
+    assert sum(p == str(int(test.targets[i])) for i, p in enumerate(predicted)) >= 2
+
+
+def test_unknown_model_and_data_list_the_known_ones(tmp_path, capsys):
+    assert main(["train", "--model", "resnet9000", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'resnet9000'; known models:" in err and "lenet5" in err and "simple_convnet" in err
+    assert main(["train", "--data", "imagenet-22k", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown data set 'imagenet-22k'; known: digits, fashion-mnist, mnist, cifar10, cifar100" in err
+    assert main(["train", "--data", "cifar10", "--out", str(tmp_path)]) == 2
+    assert "--data cifar10 needs --root DIR" in capsys.readouterr().err
+
+
+def test_model_that_does_not_fit_the_data_is_a_clear_error(tmp_path, capsys):
+    pytest.importorskip("sklearn", reason="scikit-learn provides the bundled digits")
+    assert main(["train", "--model", "lenet5", "--out", str(tmp_path)]) == 2
+    assert "cannot build lenet5 for 1x8x8 images and 10 classes" in capsys.readouterr().err
+
+
+def test_bad_weights_and_images(run_dir, tmp_path, capsys):
+    assert main(["evaluate", "--weights", str(tmp_path / "none.safetensors")]) == 2
+    assert "--weights: no such file" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "nope.png"), "--weights", str(run_dir / "weights.safetensors")]) == 2
+    assert "no such image" in capsys.readouterr().err
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    assert main(["predict", str(bad), "--weights", str(run_dir / "weights.safetensors")]) == 2
+    assert "bad.png" in capsys.readouterr().err
+
+
+def test_bad_arguments_exit_2():
+    res = _run("train", "--epochs", "0")
+    assert res.returncode == 2 and "must be a positive integer" in res.stderr
+    res = _run("train", "--optimizer", "lbfgs")
+    assert res.returncode == 2 and "invalid choice: 'lbfgs'" in res.stderr
+    res = _run()
+    assert res.returncode == 2 and "COMMAND" in res.stderr

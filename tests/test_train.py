@@ -1,0 +1,301 @@
+"""Trainer: learning happens, runs are bit-reproducible, resume is exact, callbacks and history work."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+import juanji
+import juanji.nn as nn
+from juanji.data.dataset import ArrayDataset
+from juanji.data.loader import DataLoader
+from juanji.optim import SGD, Adam
+from juanji.optim.lr_scheduler import ReduceLROnPlateau, StepLR
+from juanji.train import (
+    CSVLogger, EarlyStopping, History, LRSchedulerCallback, ModelCheckpoint, Trainer, load_checkpoint,
+)
+
+
+def _arrays(n=240, seed=0):
+    """A separable 3-class problem on 1x6x6 images: the class is the brightest of three regions."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 1, 6, 6)).astype(np.float32) * 0.5
+    y = rng.integers(0, 3, n)
+    for c, (r0, r1) in enumerate(((0, 2), (2, 4), (4, 6))):
+        x[y == c, 0, r0:r1, :] += 0.6
+    return x, y.astype(np.int64)
+
+
+def _net():
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Dropout(0.3), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+
+
+def _setup(seed=0, lr=1e-2, scheduler=None, metrics=("accuracy",)):
+    juanji.manual_seed(seed)
+    x, y = _arrays()
+    model = _net()
+    opt = Adam(model.parameters(), lr=lr)
+    train = DataLoader(ArrayDataset(x[:180], y[:180]), batch_size=20, shuffle=True)  # seed drawn from juanji's rng
+    val = DataLoader(ArrayDataset(x[180:], y[180:]), batch_size=32)
+    sched = scheduler(opt) if scheduler else None
+    return Trainer(model, opt, "cross_entropy", metrics=list(metrics), scheduler=sched), train, val
+
+
+def _weights(trainer):
+    return trainer.model.state_dict()
+
+
+def _assert_same_weights(a, b):
+    assert list(a) == list(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_learning_happens():
+    trainer, train, val = _setup()
+    first = trainer.evaluate(val)
+    history = trainer.fit(train, val, epochs=6, verbose=False)
+    last = trainer.evaluate(val)
+    assert history["loss"][-1] < history["loss"][0] / 2, history["loss"]
+    assert last["loss"] < first["loss"] / 2
+    assert last["accuracy"] >= 0.9, last  # chance is 1/3
+    assert len(history) == 6 and history["epoch"] == [1, 2, 3, 4, 5, 6]
+    assert set(history.keys()) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "time", "images_per_sec"}
+    assert all(v > 0 for v in history["images_per_sec"])
+
+
+def test_plain_list_of_batches_works():
+    x, y = _arrays(60)
+    juanji.manual_seed(0)
+    model = _net()
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.5), metrics=[])
+    batches = [(x[i:i + 20], y[i:i + 20]) for i in range(0, 60, 20)]  # NumPy arrays, not Tensors
+    h = trainer.fit(batches, epochs=8, verbose=False)
+    assert h["loss"][-1] < h["loss"][0] / 2
+
+
+def test_same_seed_same_data_gives_bit_identical_weights():
+    runs = []
+    for _ in range(2):
+        trainer, train, val = _setup(seed=3)
+        trainer.fit(train, val, epochs=2, verbose=False)
+        runs.append(_weights(trainer))
+    _assert_same_weights(*runs)
+    trainer, train, val = _setup(seed=4)
+    trainer.fit(train, val, epochs=2, verbose=False)
+    assert not np.array_equal(runs[0]["4.weight"], _weights(trainer)["4.weight"])
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, suffix):
+    # Shuffling (loader seed drawn from juanji's generator), dropout and an LR schedule all on.
+    sched = lambda opt: StepLR(opt, step_size=1, gamma=0.5)  # noqa: E731
+    straight, train, val = _setup(seed=7, scheduler=sched)
+    straight.fit(train, val, epochs=3, verbose=False)
+
+    first, train, val = _setup(seed=7, scheduler=sched)
+    first.fit(train, val, epochs=1, verbose=False, callbacks=[ModelCheckpoint(tmp_path, suffix=suffix)])
+    # A new process, in effect: other seed, fresh model, optimizer, schedule and loader.
+    resumed, train, val = _setup(seed=99, scheduler=sched)
+    history = resumed.fit(train, val, epochs=3, verbose=False, resume=tmp_path / f"last{suffix}")
+    _assert_same_weights(_weights(straight), _weights(resumed))
+    assert resumed.optimizer.param_groups[0]["lr"] == straight.optimizer.param_groups[0]["lr"] == 1e-2 / 8
+    assert history["epoch"] == [1, 2, 3]
+    assert history["loss"] == straight.history["loss"]
+    assert history["val_loss"] == straight.history["val_loss"]
+
+
+def test_resume_restores_callback_state(tmp_path):
+    trainer, train, val = _setup()
+    trainer.fit(train, val, epochs=2, verbose=False, callbacks=[ModelCheckpoint(tmp_path), EarlyStopping(patience=5)])
+    stopper = EarlyStopping(patience=5)
+    trainer2, train, val = _setup()
+    trainer2.fit(train, val, epochs=2, verbose=False, resume=tmp_path / "last.safetensors",
+                 callbacks=[ModelCheckpoint(tmp_path), stopper])
+    assert trainer2.epoch == 2 and stopper.best == min(trainer.history["val_loss"])
+
+
+def test_nan_loss_stops_with_the_epoch_and_step():
+    trainer, train, val = _setup()
+    calls = []
+    real = trainer.loss_fn
+
+    def poisoned(out, y):
+        calls.append(1)
+        loss = real(out, y)
+        return loss * float("nan") if len(calls) == 9 + 3 else loss  # 9 steps per epoch
+
+    trainer.loss_fn = poisoned
+    before = trainer.model.state_dict()
+    with pytest.raises(FloatingPointError, match=r"fit: the loss is nan at epoch 2, step 3 \(batch of 20\)"):
+        trainer.fit(train, epochs=3, verbose=False)
+    assert trainer.epoch == 1
+    assert not np.array_equal(before["4.weight"], trainer.model.state_dict()["4.weight"])
+    assert all(np.isfinite(p.data).all() for p in trainer.model.parameters())  # the bad step was not applied
+
+
+def test_verbose_false_prints_nothing_and_verbose_shows_a_bar(capsys):
+    trainer, train, val = _setup()
+    trainer.fit(train, val, epochs=1, verbose=False)
+    trainer.evaluate(val)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    trainer.fit(train, val, epochs=2, verbose=True)
+    err = capsys.readouterr().err
+    assert "epoch 2/2" in err and "loss=" in err and "val_loss=" in err and "img/s=" in err and "acc=" in err
+
+
+def test_evaluate_and_predict_use_eval_mode_without_gradients():
+    trainer, train, val = _setup()
+    trainer.fit(train, epochs=2, verbose=False)
+    x, y = _arrays()
+    trainer.model.train()
+    p1 = trainer.predict(x[180:], batch_size=7)
+    p2 = trainer.predict(val)  # a loader of (x, y) batches
+    assert trainer.model.training  # mode restored
+    np.testing.assert_allclose(p1, p2, rtol=1e-6)  # dropout off: deterministic
+    assert p1.shape == (60, 3)
+    probs = trainer.predict(juanji.tensor(x[180:]), probabilities=True)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(probs.argmax(1), p1.argmax(1))
+    res = trainer.evaluate(val)
+    assert res["accuracy"] == pytest.approx(float((p1.argmax(1) == y[180:]).mean()))
+    trainer.model.zero_grad()
+    trainer.predict(val)
+    trainer.evaluate(val)
+    assert all(p.grad is None for p in trainer.model.parameters())
+    with pytest.raises(ValueError, match="predict: an array input must be batched"):
+        trainer.predict(np.zeros(3, np.float32))
+
+
+def test_confusion_matrix_and_top_k_metrics_in_evaluate():
+    trainer, train, val = _setup(metrics=("accuracy", "top2", "confusion_matrix"))
+    h = trainer.fit(train, val, epochs=1, verbose=False)
+    res = trainer.evaluate(val)
+    assert res["confusion_matrix"].shape == (3, 3) and res["confusion_matrix"].sum() == 60
+    assert res["top2_accuracy"] >= res["accuracy"]
+    assert "confusion_matrix" not in h.keys() and "val_top2_accuracy" in h.keys()
+
+
+def test_early_stopping_stops_and_can_restore_best(tmp_path):
+    trainer, train, val = _setup()
+    stopper = EarlyStopping(monitor="val_loss", patience=1, min_delta=10.0, restore_best_weights=True)
+    h = trainer.fit(train, val, epochs=10, verbose=False, callbacks=[stopper])
+    # Nothing improves by 10: epoch 1 is the best, epochs 2 and 3 are bad, stop after 3.
+    assert len(h) == 3 and stopper.stopped_epoch == 3 and stopper.best_epoch == 1
+    ckpt_trainer, train, val = _setup()
+    ckpt_trainer.fit(train, val, epochs=1, verbose=False)
+    _assert_same_weights(ckpt_trainer.model.state_dict(), trainer.model.state_dict())
+
+
+def test_early_stopping_mode_max_on_accuracy():
+    trainer, train, val = _setup()
+    stopper = EarlyStopping(monitor="val_accuracy", patience=0)
+    trainer.fit(train, val, epochs=4, verbose=False, callbacks=[stopper])
+    assert stopper._monitor.mode == "max"
+    with pytest.raises(ValueError, match="patience must be an int >= 0"):
+        EarlyStopping(patience=-1)
+    with pytest.raises(ValueError, match="mode must be 'auto', 'min' or 'max'"):
+        EarlyStopping(mode="up")
+
+
+def test_model_checkpoint_best_and_last(tmp_path):
+    trainer, train, val = _setup()
+    cb = ModelCheckpoint(tmp_path / "ck", monitor="val_accuracy")
+    h = trainer.fit(train, val, epochs=4, verbose=False, callbacks=[cb])
+    last = load_checkpoint(tmp_path / "ck" / "last.safetensors")
+    best = load_checkpoint(tmp_path / "ck" / "best.safetensors")
+    assert last["epoch"] == 4
+    best_row = h.best("val_accuracy", "max")
+    assert best["epoch"] == cb.best_epoch == best_row["epoch"]
+    assert cb.best == best_row["val_accuracy"]
+    _assert_same_weights(last["model"], trainer.model.state_dict())
+    assert last["history"] == h.records
+
+
+def test_monitored_value_missing_is_a_clear_error():
+    trainer, train, _ = _setup()
+    with pytest.raises(ValueError, match="EarlyStopping: monitored quantity 'val_accuracy' is not in the epoch's logs"):
+        trainer.fit(train, epochs=1, verbose=False, callbacks=[EarlyStopping(monitor="val_accuracy")])
+
+
+def test_reduce_lr_on_plateau_gets_the_monitored_value():
+    trainer, train, val = _setup(scheduler=lambda opt: ReduceLROnPlateau(opt, mode="min", patience=0, threshold=10.0,
+                                                                          threshold_mode="abs"))
+    h = trainer.fit(train, val, epochs=3, verbose=False)
+    # threshold 10 (absolute): nothing after epoch 1 counts as better, so the lr falls after epochs 2 and 3.
+    assert h["lr"] == pytest.approx([1e-2, 1e-2, 1e-3])
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert trainer.scheduler.best == h["val_loss"][0]
+
+
+def test_lr_scheduler_callback():
+    trainer, train, val = _setup()
+    sched = StepLR(trainer.optimizer, step_size=1, gamma=0.1)
+    h = trainer.fit(train, val, epochs=3, verbose=False, callbacks=[LRSchedulerCallback(sched)])
+    assert h["lr"] == pytest.approx([1e-2, 1e-3, 1e-4])
+
+
+def test_csv_logger_and_history_csv_and_plot(tmp_path):
+    trainer, train, val = _setup()
+    h = trainer.fit(train, val, epochs=3, verbose=False, callbacks=[CSVLogger(tmp_path / "log.csv")])
+    with open(tmp_path / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert [float(r["val_loss"]) for r in rows] == h["val_loss"]
+    h.to_csv(tmp_path / "history.csv")
+    again = History.from_csv(tmp_path / "history.csv")
+    assert again.records == h.records  # floats exact through repr
+    png = h.plot(tmp_path / "curves.png", title="test")
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.size == (1000, 400)  # two panels (loss, accuracy) of 5x4 inches at 100 dpi
+    assert h.curves() == ["loss", "accuracy"]
+
+
+def test_csv_logger_appends_when_resuming(tmp_path):
+    trainer, train, val = _setup()
+    trainer.fit(train, val, epochs=2, verbose=False,
+                callbacks=[ModelCheckpoint(tmp_path), CSVLogger(tmp_path / "log.csv")])
+    trainer2, train, val = _setup()
+    trainer2.fit(train, val, epochs=3, verbose=False, resume=tmp_path / "last.safetensors",
+                 callbacks=[ModelCheckpoint(tmp_path), CSVLogger(tmp_path / "log.csv")])
+    with open(tmp_path / "log.csv", newline="") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3]
+
+
+def test_history_basics_and_errors(tmp_path):
+    h = History([{"epoch": 1, "loss": 2.0, "val_loss": 2.5}, {"epoch": 2, "loss": 1.0, "val_loss": math.nan}])
+    assert h["loss"] == [2.0, 1.0] and h.best("val_loss")["epoch"] == 1
+    with pytest.raises(KeyError, match="no column 'acc'"):
+        h["acc"]
+    with pytest.raises(ValueError, match="needs an 'epoch' entry"):
+        h.append({"loss": 1.0})
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        History.from_csv(tmp_path / "none.csv")
+    with pytest.raises(ValueError, match="no epochs recorded"):
+        History().plot(tmp_path / "x.png")
+
+
+def test_bad_trainer_arguments():
+    model = _net()
+    opt = SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        Trainer(model, opt, "hinge")
+    with pytest.raises(TypeError, match="model must be a juanji.nn.Module"):
+        Trainer(lambda x: x, opt)
+    t = Trainer(model, opt)
+    with pytest.raises(ValueError, match="epochs must be an int >= 0"):
+        t.fit([], epochs=-1)
+    with pytest.raises(ValueError, match="the training data yielded no batches in epoch 1"):
+        t.fit([], epochs=1, verbose=False)
+    with pytest.raises(TypeError, match=r"batch 1 must be an \(x, y\) pair"):
+        t.fit([np.zeros((2, 1, 6, 6), np.float32)], epochs=1, verbose=False)
+    with pytest.raises(TypeError, match="callbacks must be Callback objects"):
+        t.fit([], epochs=1, callbacks=[print])
