@@ -32,6 +32,9 @@ from . import nn  # noqa: E402
 from . import optim  # noqa: E402
 from .functional import cat, chunk, split, stack  # noqa: E402  (torch.cat, torch.stack, ...)
 from . import data  # noqa: E402
+from . import io  # noqa: E402
+from .io import load, save  # noqa: E402
+from . import train  # noqa: E402
 from . import models  # noqa: E402
 from .analysis import receptive_field, summary  # noqa: E402
 
@@ -42,5 +45,5 @@ __all__ = [
     "arange", "from_numpy", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "manual_seed", "get_rng_state", "set_rng_state", "gradcheck", "GradcheckError", "Function",
     "functional", "nn", "optim", "cat", "stack", "split", "chunk", "data", "models",
-    "summary", "receptive_field",
+    "summary", "receptive_field", "io", "save", "load", "train",
 ]

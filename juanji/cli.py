@@ -36,8 +36,8 @@ DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100")
 # Defaults per data set when --epochs/--batch-size/--lr are not given: chosen so the
 # default run reaches the README's accuracy (digits >= 98%, Fashion-MNIST >= 90%) on a CPU.
 PRESETS: dict[str, dict[str, Any]] = {
-    "digits": {"model": "simple_convnet", "epochs": 40, "batch_size": 32, "lr": 3e-3, "scheduler": "cosine",
-               "augment": 1},
+    "digits": {"model": "digits_cnn", "epochs": 40, "batch_size": 32, "lr": 3e-3, "scheduler": "cosine",
+               "augment": 0},
     "fashion-mnist": {"model": "simple_convnet", "epochs": 10, "batch_size": 100, "lr": 1e-3, "scheduler": "none",
                       "augment": 0},
     "mnist": {"model": "simple_convnet", "epochs": 10, "batch_size": 100, "lr": 1e-3, "scheduler": "none", "augment": 0},

@@ -10,13 +10,18 @@ import juanji
 import juanji.functional as F
 import juanji.nn as nn
 import juanji.optim as optim
+import juanji.analysis as analysis
+import juanji.data as data
+import juanji.models as models
+import juanji.train as train
 
 
 def _public(module):
     return [(name, getattr(module, name)) for name in module.__all__]
 
 
-@pytest.mark.parametrize("module", [juanji, F, nn, nn.init, optim], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [juanji, F, nn, nn.init, optim, data, models, train, analysis],
+                         ids=lambda m: m.__name__)
 def test_every_exported_name_exists_and_is_documented(module):
     missing = [n for n in module.__all__ if not hasattr(module, n)]
     assert not missing, f"{module.__name__}.__all__ names missing attributes: {missing}"

@@ -49,7 +49,7 @@ def test_train_writes_the_run_folder_and_learns(run_dir, capsys):
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"]) / 2
     assert float(rows[-1]["val_accuracy"]) > 0.8  # chance is 0.1
     meta = io.read(run_dir / "weights.safetensors")[1]
-    assert meta["model"] == "simple_convnet" and json.loads(meta["input_shape"]) == [1, 8, 8]
+    assert meta["model"] == "digits_cnn" and json.loads(meta["input_shape"]) == [1, 8, 8]
     assert json.loads(meta["classes"]) == [str(d) for d in range(10)]
     assert (run_dir / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((run_dir / "config.json").read_text())["epochs"] == 4
@@ -79,7 +79,7 @@ def test_evaluate_prints_accuracy(run_dir, capsys):
     history_acc = float(list(csv.DictReader(open(run_dir / "history.csv")))[-1]["val_accuracy"])
     assert acc == pytest.approx(history_acc, abs=1e-4)
     # a checkpoint works as --weights too, with the model given by name
-    assert main(["evaluate", "--weights", str(run_dir / "last.safetensors"), "--model", "simple_convnet",
+    assert main(["evaluate", "--weights", str(run_dir / "last.safetensors"), "--model", "digits_cnn",
                  "--data", "digits", "--quiet"]) == 0
 
 
