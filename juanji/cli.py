@@ -108,12 +108,11 @@ def _input_shape(dataset: Any) -> tuple[int, int, int]:
 # --- models ----------------------------------------------------------------------------------
 def build_model(name: str, num_classes: int, input_shape: Sequence[int]) -> tuple[Any, dict[str, Any]]:
     """The registered model ``name`` sized for the data: (model, the keyword arguments used)."""
-    from .models import get_model, list_models
-    from .models.registry import _MODELS
+    from .models import get_model, list_models, model_builder
 
-    if name not in _MODELS:
+    if name not in list_models():
         raise CLIError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
-    params = inspect.signature(_MODELS[name]).parameters
+    params = inspect.signature(model_builder(name)).parameters
     c, h, w = input_shape
     kwargs: dict[str, Any] = {"num_classes": num_classes}
     if "in_channels" in params:
@@ -397,7 +396,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invert", action="store_true",
                    help="invert the image (dark ink on white paper -> the white-on-black digits and MNIST were trained on)")
     p.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("summary", help="print a model's layers, shapes, parameters, multiply-adds and memory",
+                       description="Keras-style table of a registered model: per layer the output shape, "
+                                   "parameters and multiply-adds; totals, inference and training memory.")
+    s.add_argument("model", help="registered model name (see juanji.models.list_models())")
+    s.add_argument("--input", default=None, metavar="C,H,W",
+                   help="input shape without the batch (default: the model's own, else 3,224,224)")
+    s.add_argument("--batch", type=_positive_int, default=1, help="batch size for the memory figures (default 1)")
+    s.add_argument("--num-classes", type=_positive_int, default=1000,
+                   help="classes of the output layer (default 1000; the small nets' own default is 10)")
+    s.set_defaults(func=cmd_summary)
     return parser
+
+
+def _default_input(name: str) -> tuple[int, int, int]:
+    """The input a builder is made for: (in_channels, input_size, input_size) defaults, else 3x224x224."""
+    from .models import model_builder
+
+    params = inspect.signature(model_builder(name)).parameters
+    c = params["in_channels"].default if "in_channels" in params else 3
+    if "input_size" not in params:
+        return int(c), 224, 224
+    size = params["input_size"].default
+    if isinstance(size, int):
+        return int(c), size, size
+    # The size depends on other defaults (lenet5: 28 for "modern"); the small nets record it.
+    shape = getattr(model_builder(name)(), "input_shape", None)
+    return tuple(int(v) for v in shape) if shape else (int(c), 224, 224)  # type: ignore[return-value]
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """``juanji summary``: the layer table, parameters, multiply-adds and memory of a model."""
+    from .analysis import summary
+    from .models import list_models
+
+    if args.model not in list_models():
+        raise CLIError(f"unknown model {args.model!r}; known models: {', '.join(list_models())}")
+    if args.input is None:
+        shape = _default_input(args.model)
+    else:
+        try:
+            shape = tuple(int(v) for v in args.input.split(","))
+        except ValueError:
+            raise CLIError(f"--input must be C,H,W integers such as 3,224,224, got {args.input!r}") from None
+        if len(shape) != 3 or min(shape) < 1:
+            raise CLIError(f"--input must be three positive integers C,H,W, got {args.input!r}")
+    model, _ = build_model(args.model, args.num_classes, shape)
+    print(summary(model, shape, batch_size=args.batch))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

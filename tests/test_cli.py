@@ -144,3 +144,22 @@ def test_bad_arguments_exit_2():
     assert res.returncode == 2 and "invalid choice: 'lbfgs'" in res.stderr
     res = _run()
     assert res.returncode == 2 and "COMMAND" in res.stderr
+
+
+def test_summary_command_prints_the_table(capsys):
+    assert main(["summary", "lenet5", "--batch", "32", "--num-classes", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "c3 (Conv2d)" in out and "(32, 16, 10, 10)" in out
+    assert "Total params: 61,706" in out and "Training memory with Adam" in out
+    assert main(["summary", "resnet18", "--input", "3,32,32"]) == 0
+    assert "Total params: 11,689,512" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["summary", "resnet9000"], "unknown model 'resnet9000'; known models:"),
+    (["summary", "lenet5", "--input", "1,28"], "--input must be three positive integers C,H,W"),
+    (["summary", "lenet5", "--input", "a,b,c"], "--input must be C,H,W integers"),
+])
+def test_summary_command_bad_arguments(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

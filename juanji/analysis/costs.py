@@ -42,8 +42,9 @@ Workspace: the scratch arrays alive while one layer runs its backward pass, beyo
 what is kept: the gradient of its output and of its input, and for a convolution the
 zero-padded copy of its input (if padded), the re-gathered columns (C_in x prod(kernel)
 x output positions; free for a 1x1 stride-1 unpadded conv), then either the per-sample
-weight gradients that dW sums over the batch (one weight-sized array per sample: the
-largest term in the deep layers of a ResNet) or the column gradient (the columns' size)
+weight gradients that dW sums over the batch (one weight-sized array per sample, only when
+C_in/groups x prod(kernel) < 64; larger convolutions take the batch-inner backward, one GEMM
+and a copy of the output gradient instead) or the column gradient (the columns' size)
 and the zero-padded input gradient (free for that 1x1 conv), whichever is larger; for a max or
 average pool, a second input-sized buffer and the first axis pass's result (input size /
 last stride), as juanji's separable pool backward allocates them.
@@ -56,6 +57,7 @@ import math
 import numpy as np
 
 from .. import nn
+from ..functional.conv import _BATCH_INNER_MIN_CGK
 from ..nn.module import Module
 
 __all__ = ["layer_macs", "kept_bytes_extra", "workspace_bytes"]
@@ -152,10 +154,15 @@ def workspace_bytes(module: Module, inputs: tuple[np.ndarray, ...],
     dcols = col_elems if input_grad else 0       # the column gradient W^T @ dout
     if not input_grad:
         dxpad = 0
-    # dW is summed over a (N, G, O/G, C/G * prod(kernel)) product: one weight per sample,
-    # freed before the column gradient is made.
-    per_sample_dw = module.weight.numel()
-    return grads + (xpad + gathered + max(per_sample_dw, dcols + dxpad)) * itemsize
+    if module.weight[0].numel() >= _BATCH_INNER_MIN_CGK:
+        # Batch-inner backward: dW is one GEMM (no per-sample weights), but the output
+        # gradient is first copied with the batch inside, (O, N*L).
+        per_sample_dw, dout_t = 0, _elements(outputs) // probe
+    else:
+        # dW is summed over a (N, G, O/G, C/G * prod(kernel)) product: one weight per
+        # sample, freed before the column gradient is made.
+        per_sample_dw, dout_t = module.weight.numel(), 0
+    return grads + (xpad + gathered + dout_t + max(per_sample_dw, dcols + dxpad)) * itemsize
 
 
 def _last_stride(module: Module) -> int:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from ..nn import Module
 
-__all__ = ["register_model", "get_model", "list_models"]
+__all__ = ["register_model", "get_model", "list_models", "model_builder"]
 
 _MODELS: dict[str, Callable[..., Module]] = {}
 
@@ -28,6 +28,13 @@ def register_model(fn: Callable[..., Module]) -> Callable[..., Module]:
 def list_models() -> list[str]:
     """The names of every registered model, sorted."""
     return sorted(_MODELS)
+
+
+def model_builder(name: str) -> Callable[..., Module]:
+    """The builder function registered as ``name`` (to inspect its arguments)."""
+    if name not in _MODELS:
+        raise ValueError(f"model_builder: unknown model {name!r}; known models: {', '.join(list_models())}")
+    return _MODELS[name]
 
 
 def get_model(name: str, **kwargs: Any) -> Module:
