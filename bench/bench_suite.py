@@ -185,7 +185,10 @@ def pool_rows(torch: Any, repeats: int) -> list[Row]:
 # --- 3. training steps and inference --------------------------------------------------------------
 def _torch_models(torch: Any) -> dict[str, Callable[[], Any]]:
     tn = torch.nn
-    import torchvision
+    try:
+        import torchvision
+    except ImportError:  # e.g. beside the torch 2.13.0 CPU build: the ResNet rows are skipped
+        torchvision = None
 
     def simple() -> Any:
         return tn.Sequential(tn.Conv2d(1, 30, 5), tn.ReLU(), tn.MaxPool2d(2), tn.Flatten(),
@@ -203,8 +206,10 @@ def _torch_models(torch: Any) -> dict[str, Callable[[], Any]]:
         m.maxpool = tn.Identity()
         return m
 
-    return {"simple": simple, "lenet": lenet, "resnet18_cifar": resnet18_cifar,
-            "resnet50": lambda: torchvision.models.resnet50()}
+    models = {"simple": simple, "lenet": lenet}
+    if torchvision is not None:
+        models.update(resnet18_cifar=resnet18_cifar, resnet50=lambda: torchvision.models.resnet50())
+    return models
 
 
 def train_rows(torch: Any, repeats: int) -> list[Row]:
@@ -218,6 +223,9 @@ def train_rows(torch: Any, repeats: int) -> list[Row]:
          {"num_classes": 10, "small_input": True}, "resnet18_cifar", (64, 3, 32, 32), 10),
     ]
     for name, jname, kwargs, tname, shape, classes in cases:
+        if tname not in tm:
+            print(f"skipped (torchvision not installed): {name}", file=sys.stderr)
+            continue
         juanji.manual_seed(0)
         model = get_model(jname, **kwargs)
         opt = Adam(model.parameters(), lr=1e-3)
@@ -244,6 +252,8 @@ def train_rows(torch: Any, repeats: int) -> list[Row]:
         r["torch_images_per_s"] = shape[0] / r["torch_s"]
         rows.append(r)
 
+    if "resnet50" not in tm:
+        return rows
     model = get_model("resnet50").eval()
     tmodel = tm["resnet50"]().eval()
     x = rng.standard_normal((8, 3, 224, 224)).astype(np.float32)
@@ -394,7 +404,7 @@ def main() -> None:
             rows += pool_rows(torch, a.repeats)
         if "train" in sections:
             rows += train_rows(torch, a.repeats)
-        if "memory" in sections:
+        if "memory" in sections and "resnet50" in _torch_models(torch):
             rows += memory_rows(a.threads)
         if "baseline" in sections:
             rows += baseline_rows(a.repeats)
