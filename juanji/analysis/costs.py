@@ -45,8 +45,9 @@ x output positions; free for a 1x1 stride-1 unpadded conv), then either the per-
 weight gradients that dW sums over the batch (one weight-sized array per sample, only when
 C_in/groups x prod(kernel) < 64; larger convolutions take the batch-inner backward, one GEMM
 and a copy of the output gradient instead) or the column gradient (the columns' size)
-and the zero-padded input gradient (free for that 1x1 conv), whichever is larger; for a max or
-average pool, a second input-sized buffer and the first axis pass's result (input size /
+and the zero-padded input gradient (free for that 1x1 conv), whichever is larger; for a max
+pool whose windows tile the input (stride == kernel, no padding), one output-sized product; for
+any other max or average pool, a second input-sized buffer and the first axis pass's result (input size /
 last stride), as juanji's separable pool backward allocates them.
 """
 
@@ -131,6 +132,10 @@ def workspace_bytes(module: Module, inputs: tuple[np.ndarray, ...],
         return 0
     itemsize = outputs[0].dtype.itemsize
     grads = (_elements(outputs) + (_elements(inputs) if input_grad else 0)) // probe * itemsize
+    if isinstance(module, _MAX_POOLS) and inputs and input_grad and _tiles(module, inputs[0], outputs[0]):
+        # The tiling fast path (stride == kernel, no padding): dx plus one output-sized
+        # product at a time, no separable intermediate.
+        return grads + _elements(outputs[:1]) // probe * itemsize
     if isinstance(module, _POOLS) and inputs and input_grad:
         # Each axis pass scatters into a zero buffer and adds shifted copies into a second:
         # two input-sized arrays at the last pass, while the first pass's result
@@ -163,6 +168,21 @@ def workspace_bytes(module: Module, inputs: tuple[np.ndarray, ...],
         # sample, freed before the column gradient is made.
         per_sample_dw, dout_t = module.weight.numel(), 0
     return grads + (xpad + gathered + dout_t + max(per_sample_dw, dcols + dxpad)) * itemsize
+
+
+def _tiles(module: Module, x: np.ndarray, out: np.ndarray) -> bool:
+    """Whether max pooling takes the tiling fast path (see juanji/kernels/pool.py)."""
+    nd = x.ndim - 2
+
+    def tup(v: object) -> tuple:
+        return tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd
+
+    kernel = tup(module.kernel_size)
+    stride = tup(module.stride if module.stride is not None else module.kernel_size)
+    padding, dilation = module.padding, tup(getattr(module, "dilation", 1))
+    no_pad = padding == "valid" or (not isinstance(padding, str) and all(p == 0 for p in tup(padding)))
+    fits = all(o * k <= n for o, k, n in zip(out.shape[2:], kernel, x.shape[2:]))
+    return stride == kernel and all(d == 1 for d in dilation) and no_pad and fits
 
 
 def _last_stride(module: Module) -> int:
