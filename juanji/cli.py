@@ -196,7 +196,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "classes": json.dumps(classes), "input_shape": json.dumps(list(shape)), "epochs": str(trainer.epoch)}
     weights = juanji.io.save(model.state_dict(), out / f"weights.{args.format}", metadata=meta)
     history.to_csv(out / "history.csv")
-    history.plot(out / "learning_curves.png", title=f"{args.model} on {args.data}")
+    history.plot(out / "learning_curves.png", title=f"{args.model} on {args.data}",
+                 val_label="validation" if args.val_split > 0 else "test")
     n_test = len(test_ds)
     correct = int(round(result["accuracy"] * n_test))
     say(f"test accuracy: {result['accuracy']:.2%} ({correct}/{n_test})  test loss: {result['loss']:.4f}")

@@ -128,7 +128,8 @@ class History:
                 names.append(base)
         return sorted(names, key=lambda n: (n != "loss", names.index(n)))
 
-    def plot(self, path: str | os.PathLike[str], title: str | None = None) -> Path:
+    def plot(self, path: str | os.PathLike[str], title: str | None = None,
+             val_label: str = "validation") -> Path:
         """Draw learning curves (one panel per quantity: loss, accuracy ...; train vs val) to a PNG.
 
         Uses matplotlib's Agg canvas directly (no pyplot, no display needed), written atomically.
@@ -136,6 +137,8 @@ class History:
         Args:
             path: the ``.png`` file.
             title: an optional figure title.
+            val_label: legend name of the ``val_*`` curves ("test" when they were measured
+                on the test set, as ``juanji train`` does without ``--val-split``).
         """
         try:
             from matplotlib.figure import Figure
@@ -148,7 +151,7 @@ class History:
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         epochs = self["epoch"]
         for ax, name in zip(axes, panels):
-            for key, label, style in ((name, "train", "-o"), ("val_" + name, "validation", "-s")):
+            for key, label, style in ((name, "train", "-o"), ("val_" + name, val_label, "-s")):
                 if key in self:
                     pts = [(e, v) for e, v in zip(epochs, self[key]) if v is not None]
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], style, markersize=3, label=label)
