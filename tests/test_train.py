@@ -299,3 +299,23 @@ def test_bad_trainer_arguments():
         t.fit([np.zeros((2, 1, 6, 6), np.float32)], epochs=1, verbose=False)
     with pytest.raises(TypeError, match="callbacks must be Callback objects"):
         t.fit([], epochs=1, callbacks=[print])
+
+
+@pytest.mark.parametrize("val_label", ["validation", "test"])
+def test_learning_curves_name_the_held_out_curve(tmp_path, monkeypatch, val_label):
+    # juanji train without --val-split validates on the test set; the legend must say so.
+    from matplotlib.axes import Axes
+
+    from juanji.train import History
+
+    labels = []
+    original = Axes.plot
+
+    def spy(self, *args, **kwargs):
+        labels.append(kwargs.get("label"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", spy)
+    h = History([{"epoch": 1, "loss": 2.0, "val_loss": 2.5}, {"epoch": 2, "loss": 1.0, "val_loss": 1.5}])
+    h.plot(tmp_path / "c.png", val_label=val_label)
+    assert labels == ["train", val_label]
