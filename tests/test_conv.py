@@ -274,14 +274,24 @@ def naive_fns(cfg):
 
 
 @contextlib.contextmanager
-def backward_layout(batch_inner: bool):
-    """Force ConvNd's backward onto one of its two GEMM layouts (chosen by Cg*K otherwise)."""
-    old = conv_module._BATCH_INNER_MIN_CGK
+def backward_layout(batch_inner: bool, chunk: int | None = None, adjoint: bool = True):
+    """Force ConvNd onto one of its two GEMM layouts in forward and backward alike (chosen by
+    the output length and by Cg*K otherwise), optionally gather the columns ``chunk`` images
+    at a time (chosen by a byte budget otherwise; the small test shapes would always fit
+    one chunk), and with ``adjoint`` False compute every input gradient by col2im (stride 1
+    uses a correlation otherwise)."""
+    old = (conv_module._BATCH_INNER_MIN_CGK, conv_module._batch_chunk, conv_module._ADJOINT_BY_CORRELATION,
+           conv_module._FORWARD_PER_IMAGE_MIN_L)
     conv_module._BATCH_INNER_MIN_CGK = 0 if batch_inner else 10**9
+    conv_module._FORWARD_PER_IMAGE_MIN_L = 10**9 if batch_inner else 0
+    conv_module._ADJOINT_BY_CORRELATION = adjoint
+    if chunk is not None:
+        conv_module._batch_chunk = lambda n, bytes_per_image, min_images=1: min(n, chunk)
     try:
         yield
     finally:
-        conv_module._BATCH_INNER_MIN_CGK = old
+        (conv_module._BATCH_INNER_MIN_CGK, conv_module._batch_chunk,
+         conv_module._ADJOINT_BY_CORRELATION, conv_module._FORWARD_PER_IMAGE_MIN_L) = old
 
 
 # --- forward and gradients against the three references -------------------------------------
@@ -292,7 +302,9 @@ def backward_layout(batch_inner: bool):
 def test_conv_matches_naive_loops_and_torch(nd, data):
     cfg = data.draw(conv_configs(nd))
     fwd, bwd = naive_fns(cfg)
-    with backward_layout(data.draw(st.booleans(), label="batch_inner")):
+    with backward_layout(data.draw(st.booleans(), label="batch_inner"),
+                         data.draw(st.sampled_from([None, 1, 2]), label="chunk"),
+                         data.draw(st.booleans(), label="adjoint_by_correlation")):
         check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd, what=f"conv{nd}d {cfg}")
         check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32), what=f"conv{nd}d {cfg}")
 
@@ -303,12 +315,18 @@ def test_conv_matches_naive_loops_and_torch(nd, data):
 def test_conv_gradcheck(nd, data):
     cfg = data.draw(conv_configs(nd))
     cfg["n"] = min(cfg["n"], 2)
-    with backward_layout(data.draw(st.booleans(), label="batch_inner")):
+    with backward_layout(data.draw(st.booleans(), label="batch_inner"),
+                         data.draw(st.sampled_from([None, 1, 2]), label="chunk"),
+                         data.draw(st.booleans(), label="adjoint_by_correlation")):
         check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
 
 
 # Hand-picked corners the random draw might miss.
 CORNERS = [
+    dict(nd=2, n=2, groups=2, cin=4, cout=6, kernel=(2, 3), stride=(1, 1), dilation=(1, 2), padding="same",
+         sizes=(5, 7), bias=True),  # stride 1, grouped, dilated, pads (0, 1) and (2, 2): dx by correlation
+    dict(nd=2, n=2, groups=1, cin=3, cout=2, kernel=(3, 3), stride=(1, 1), dilation=(1, 1), padding=3,
+         sizes=(4, 4), bias=False),  # padding wider than the kernel: dx falls back to col2im
     dict(nd=2, n=1, groups=1, cin=1, cout=2, kernel=(5, 5), stride=(1, 1), dilation=(1, 1), padding=0,
          sizes=(5, 5), bias=True),  # kernel exactly the input: 1x1 output
     dict(nd=2, n=2, groups=1, cin=3, cout=4, kernel=(1, 1), stride=(1, 1), dilation=(1, 1), padding=0,
@@ -326,15 +344,39 @@ CORNERS = [
 ]
 
 
-@pytest.mark.parametrize("batch_inner", [False, True], ids=["per_image", "batch_inner"])
+@pytest.mark.parametrize("route", [(False, None, True), (True, None, True), (False, 2, False), (True, 2, False)],
+                         ids=["per_image", "batch_inner", "per_image-chunks_of_2-col2im",
+                              "batch_inner-chunks_of_2-col2im"])
 @pytest.mark.parametrize("cfg", CORNERS, ids=lambda c: f"{c['nd']}d-k{c['kernel']}-s{c['stride']}-p{c['padding']}")
-def test_conv_corners(cfg, batch_inner):
+def test_conv_corners(cfg, route):
     cfg = dict(cfg, seed=3)
     fwd, bwd = naive_fns(cfg)
-    with backward_layout(batch_inner):
+    with backward_layout(*route):
         check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd)
         check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32))
         check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
+
+
+def test_batch_chunk_follows_the_column_budget(monkeypatch):
+    monkeypatch.setattr(conv_module, "_COLS_BUDGET_BYTES", 8 * 2**20)
+    # (8, 64, 56, 56) 3x3: 7.2 MB of columns per image -> one image at a time.
+    assert conv_module._batch_chunk(8, 64 * 9 * 56 * 56 * 4) == 1
+    # resnet18's last stage at 4x4: 295 kB per image -> 28 images per chunk.
+    assert conv_module._batch_chunk(64, 512 * 9 * 16 * 4) == 28
+    assert conv_module._batch_chunk(3, 10) == 3  # never more than the batch
+    assert conv_module._batch_chunk(3, 10**12) == 1  # never less than one image
+    assert conv_module._batch_chunk(64, 10**12, min_images=16) == 16  # backward's floor on dW's length
+
+
+def test_conv_under_a_tiny_column_budget_matches_torch(monkeypatch):
+    # Budget of one byte: every image is its own chunk, in forward and in both backward layouts.
+    monkeypatch.setattr(conv_module, "_COLS_BUDGET_BYTES", 1)
+    cfg = dict(nd=2, n=3, groups=1, cin=8, cout=5, kernel=(3, 3), stride=(1, 1), dilation=(1, 1),
+               padding=1, sizes=(6, 7), bias=True, seed=5)
+    for batch_inner in (False, True):
+        for adjoint in (False, True):
+            with backward_layout(batch_inner, adjoint=adjoint):
+                check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32))
 
 
 @pytest.mark.parametrize("cin,k,expected", [(64, 3, "batch_inner"), (1, 5, "per_image")])

@@ -39,13 +39,12 @@ everything else                        nothing (Conv and Linear keep their input
 =====================================  ==============================================
 
 Workspace: the scratch arrays alive while one layer runs its backward pass, beyond
-what is kept: the gradient of its output and of its input, and for a convolution the
-zero-padded copy of its input (if padded), the re-gathered columns (C_in x prod(kernel)
-x output positions; free for a 1x1 stride-1 unpadded conv), then either the per-sample
-weight gradients that dW sums over the batch (one weight-sized array per sample, only when
-C_in/groups x prod(kernel) < 64; larger convolutions take the batch-inner backward, one GEMM
-and a copy of the output gradient instead) or the column gradient (the columns' size)
-and the zero-padded input gradient (free for that 1x1 conv), whichever is larger; for a max
+what is kept: the gradient of its output and of its input; for a convolution, the scratch
+arrays its backward allocates as juanji/functional/conv.py's ``backward_workspace_elems``
+counts them (that function mirrors the kernel's code paths: cache-sized column and padding
+buffers for a chunk of the batch, the transposed output gradient, per-sample weight gradients
+for small kernels, col2im's padded input gradient where the input gradient is not a
+correlation), worked out at the summary's batch; for a max
 pool whose windows tile the input (stride == kernel, no padding), one output-sized product; for
 any other max or average pool, a second input-sized buffer and the first axis pass's result (input size /
 last stride), as juanji's separable pool backward allocates them.
@@ -58,7 +57,8 @@ import math
 import numpy as np
 
 from .. import nn
-from ..functional.conv import _BATCH_INNER_MIN_CGK
+from ..functional._args import resolve_padding
+from ..functional.conv import backward_workspace_elems
 from ..nn.module import Module
 
 __all__ = ["layer_macs", "kept_bytes_extra", "workspace_bytes"]
@@ -122,11 +122,15 @@ def kept_bytes_extra(module: Module, inputs: tuple[np.ndarray, ...],
 
 
 def workspace_bytes(module: Module, inputs: tuple[np.ndarray, ...],
-                    outputs: tuple[np.ndarray, ...], probe: int, input_grad: bool = True) -> int:
+                    outputs: tuple[np.ndarray, ...], probe: int, input_grad: bool = True,
+                    batch: int = 1) -> int:
     """Bytes per sample of scratch arrays alive during the layer's backward (see above).
 
     ``input_grad`` False (the layer reads the model's input, which needs no gradient)
     leaves out the input gradient and, for a convolution, the column gradient and col2im.
+    ``batch``: the batch the estimate is for; a convolution's scratch is not proportional
+    to it (its buffers hold a cache-sized chunk of the batch), so it is worked out at this
+    batch and returned per sample.
     """
     if not outputs:
         return 0
@@ -146,28 +150,15 @@ def workspace_bytes(module: Module, inputs: tuple[np.ndarray, ...],
         return grads + (in_elems + first_pass) * itemsize
     if not isinstance(module, _CONV) or not inputs:
         return grads
-    x, out = inputs[0], outputs[0]
-    positions = math.prod(out.shape[2:])
-    col_elems = module.in_channels * math.prod(module.kernel_size) * positions  # one sample
-    padded = _padded_elems(module, x)
-    is_padded = padded != x[0].size
-    free_gather = all(k == 1 for k in module.kernel_size) and all(s == 1 for s in module.stride) \
-        and not is_padded
-    xpad = padded if is_padded else 0           # the zero-padded copy of the input
-    gathered = 0 if free_gather else col_elems  # re-gathered columns for dW
-    dxpad = 0 if free_gather else padded        # col2im's zero-padded input gradient
-    dcols = col_elems if input_grad else 0       # the column gradient W^T @ dout
-    if not input_grad:
-        dxpad = 0
-    if module.weight[0].numel() >= _BATCH_INNER_MIN_CGK:
-        # Batch-inner backward: dW is one GEMM (no per-sample weights), but the output
-        # gradient is first copied with the batch inside, (O, N*L).
-        per_sample_dw, dout_t = 0, _elements(outputs) // probe
-    else:
-        # dW is summed over a (N, G, O/G, C/G * prod(kernel)) product: one weight per
-        # sample, freed before the column gradient is made.
-        per_sample_dw, dout_t = module.weight.numel(), 0
-    return grads + (xpad + gathered + dout_t + max(per_sample_dw, dcols + dxpad)) * itemsize
+    x = inputs[0]
+    kernel, stride, dilation = (tuple(module.kernel_size), tuple(module.stride), tuple(module.dilation))
+    pads = resolve_padding(module.padding, x.shape[2:], kernel, stride, dilation, type(module).__name__)
+    # The kernel's own model of its scratch arrays (column and padding buffers of cache-sized
+    # batch chunks, the transposed output gradient, ...), at the real batch, then per sample.
+    scratch = backward_workspace_elems(
+        batch, x.shape[1], x.shape[2:], module.weight.shape, stride, pads, dilation, module.groups,
+        need_x=input_grad, need_w=module.weight.requires_grad, itemsize=itemsize)
+    return grads + -(-scratch // batch) * itemsize
 
 
 def _tiles(module: Module, x: np.ndarray, out: np.ndarray) -> bool:
@@ -190,17 +181,3 @@ def _last_stride(module: Module) -> int:
     if isinstance(stride, (tuple, list)):
         return int(stride[-1])
     return int(stride)
-
-
-def _padded_elems(module: Module, x: np.ndarray) -> int:
-    """Elements of one sample of the zero-padded input of a convolution."""
-    spatial = x.shape[2:]
-    if isinstance(module.padding, str):
-        if module.padding == "valid":
-            pads = [0] * len(spatial)
-        else:  # "same": total = (ceil(n/s) - 1) * s + d*(k-1) + 1 - n, at least 0
-            pads = [max((math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0) for n, k, s, d in
-                    zip(spatial, module.kernel_size, module.stride, module.dilation)]
-    else:
-        pads = [2 * p for p in module.padding]
-    return x.shape[1] * math.prod(n + p for n, p in zip(spatial, pads))

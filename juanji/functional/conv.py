@@ -34,6 +34,7 @@ small ones plus an (N, O, Cg*K) intermediate (see juanji/kernels/im2col.py).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -55,6 +56,24 @@ Padding = int | Sequence[int] | str
 # Cg*K = 576: ~1.5x; 512->512 3x3 at 4x4: ~4x).
 _BATCH_INNER_MIN_CGK = 64
 
+# Forward and the batch-inner backward gather the columns a chunk of images at a time into
+# one reused buffer of at most this many bytes, and multiply while the columns are still in
+# cache (a loop over a handful of batch chunks, each a large GEMM; never over pixels). One
+# (8, 64, 56, 56) 3x3 gather is 58 MB, far beyond cache; per image it is 7 MB.
+_COLS_BUDGET_BYTES = 8 * 2**20
+# Backward's dW GEMM sums over the chunk's output positions: small images in small chunks
+# would make that sum short and add one weight-sized partial per chunk (resnet18's last
+# stage, 512 channels at 4x4: a 3x slower backward at 8 MB chunks than in one piece).
+_MIN_DW_POSITIONS = 4096
+
+# Forward multiplies per image when each image has at least this many output positions
+# (the product's long side), and with the batch inside the columns below it.
+_FORWARD_PER_IMAGE_MIN_L = 1024
+
+# At stride 1 the input gradient is computed as a correlation (see _adjoint_padding) instead
+# of a column gradient plus col2im. Tests switch it off to keep the col2im route covered.
+_ADJOINT_BY_CORRELATION = True
+
 
 class ConvNd(Function):
     """N-d grouped, strided, dilated cross-correlation (1, 2 or 3 spatial dims).
@@ -70,28 +89,8 @@ class ConvNd(Function):
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *,
                 stride: tuple[int, ...], padding: tuple[tuple[int, int], ...],
                 dilation: tuple[int, ...], groups: int) -> np.ndarray:
-        n = x.shape[0]
-        o_ch = w.shape[0]
-        kernel = w.shape[2:]
-        g = groups
-        xpad = pad_zeros(x, padding)  # (N, C, HP, WP)
-        out_size = conv_output_shape(xpad.shape[2:], kernel, stride, dilation)
-        if b is not None and g == 1:
-            # Bias inside the GEMM: [W | b] @ [cols; 1] = W @ cols + b, no extra pass over out.
-            cols = im2col(xpad, kernel, stride, dilation, ones_row=True)  # (N, C*K + 1, L)
-            w_mat = xp.concatenate([w.reshape(o_ch, -1), b[:, None]], axis=1)  # (O, C*K + 1)
-            out = w_mat @ cols  # (N, O, L)
-        else:
-            cols = im2col(xpad, kernel, stride, dilation)  # (N, C*K, L)
-            cols = cols.reshape(n, g, -1, cols.shape[-1])  # (N, G, Cg*K, L), free: C = G*Cg is outermost
-            w_mat = w.reshape(g, o_ch // g, -1)  # (G, Og, Cg*K)
-            out = w_mat @ cols  # (N, G, Og, L)
-            if b is not None:
-                out = out.reshape(n, o_ch, -1)  # (N, O, L), free
-                out += b[:, None]  # broadcast (O, 1)
-        out = out.reshape(n, o_ch, *out_size)  # (N, O, OH, OW), free
         self.save_for_backward(x, w, stride, padding, dilation, groups)
-        return out
+        return correlate(x, w, b, stride, padding, dilation, groups)
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         x, w, stride, padding, dilation, g = self.saved
@@ -106,13 +105,24 @@ class ConvNd(Function):
 
         padded_shape = (n, x.shape[1]) + tuple(s + b + a for s, (b, a) in zip(x.shape[2:], padding))
         crop = (slice(None), slice(None)) + tuple(slice(b, b + s) for s, (b, _) in zip(x.shape[2:], padding))
-        cg_k = w[0].size  # Cg*K, the inner dimension of the forward GEMM
-        if cg_k >= _BATCH_INNER_MIN_CGK:
-            dw, dx = self._backward_batch_inner(x, w, grad, padded_shape, need_w, need_x)
+        dx = None
+        adjoint_pads = _adjoint_padding(kernel, stride, padding, dilation)
+        if need_x and adjoint_pads is not None:
+            # Stride 1: dx is itself a correlation, of the output gradient with the flipped,
+            # transposed kernel, so it goes through forward's cache-blocked path and lands
+            # contiguous in (N, C, H, W), with no column gradient and no col2im scatter.
+            dx = correlate(grad, _adjoint_weight(w, g), None, stride, adjoint_pads, dilation, g)
+            need_x = False
+        if need_w or need_x:
+            cg_k = w[0].size  # Cg*K, the inner dimension of the forward GEMM
+            if cg_k >= _BATCH_INNER_MIN_CGK:
+                dw, dxpad = self._backward_batch_inner(x, w, grad, padded_shape, need_w, need_x)
+            else:
+                dw, dxpad = self._backward_per_image(x, w, dout, padded_shape, need_w, need_x)
+            if dxpad is not None:
+                dx = dxpad[crop]  # (N, C, H, W): drop the padding
         else:
-            dw, dx = self._backward_per_image(x, w, dout, padded_shape, need_w, need_x)
-        if dx is not None:
-            dx = dx[crop]  # (N, C, H, W): drop the padding
+            dw = None
         return dx, dw, db
 
     def _backward_per_image(self, x: np.ndarray, w: np.ndarray, dout: np.ndarray,
@@ -136,22 +146,236 @@ class ConvNd(Function):
     def _backward_batch_inner(self, x: np.ndarray, w: np.ndarray, grad: np.ndarray,
                               padded_shape: tuple[int, ...], need_w: bool,
                               need_x: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Large Cg*K: one GEMM per group over the whole batch (see im2col_batch_inner)."""
+        """Large Cg*K: per chunk of the batch, one GEMM per group over the chunk's positions.
+
+        The columns (for dW) and then the column gradient (for dx) of a chunk share one
+        reused buffer of at most _COLS_BUDGET_BYTES, so each is consumed while in cache.
+        """
         _, _, stride, padding, dilation, g = self.saved
-        n, o_ch, kernel = x.shape[0], w.shape[0], w.shape[2:]
-        # dout with the batch inside: (O, N*L) = (G, Og, N*L), one copy of the output gradient.
-        dout_t = xp.ascontiguousarray(grad.reshape(n, o_ch, -1).swapaxes(0, 1))  # (O, N, L)
-        dout_t = dout_t.reshape(g, o_ch // g, -1)  # (G, Og, N*L)
-        dw = dx = None
-        if need_w:
-            cols_t = im2col_batch_inner(pad_zeros(x, padding), kernel, stride, dilation)  # (C*K, N*L)
-            cols_t = cols_t.reshape(g, -1, cols_t.shape[-1])  # (G, Cg*K, N*L)
-            dw = (dout_t @ cols_t.swapaxes(-1, -2)).reshape(w.shape)  # (G, Og, Cg*K) -> (O, Cg, KH, KW)
-        if need_x:
-            w_mat_t = w.reshape(g, o_ch // g, -1).swapaxes(-1, -2)  # (G, Cg*K, Og), a view
-            dcols_t = w_mat_t @ dout_t  # (G, Cg*K, N*L)
-            dx = col2im_batch_inner(dcols_t, padded_shape, kernel, stride, dilation)  # (N, C, HP, WP)
-        return dw, dx
+        n, c, o_ch, kernel = x.shape[0], x.shape[1], w.shape[0], w.shape[2:]
+        positions = math.prod(grad.shape[2:])  # L
+        # dout with the batch inside: (O, N, L), one copy of the output gradient; a chunk
+        # dout_t[:, start:stop] is then an (O, m*L) matrix BLAS reads in place.
+        dout_t = xp.ascontiguousarray(grad.reshape(n, o_ch, positions).swapaxes(0, 1))  # (O, N, L)
+        dout_t = dout_t.reshape(g, o_ch // g, n, positions)  # (G, Og, N, L)
+        w_mat = w.reshape(g, o_ch // g, -1)  # (G, Og, Cg*K)
+        rows = c * math.prod(kernel)  # C*K
+        chunk = _batch_chunk(n, rows * positions * x.itemsize, -(-_MIN_DW_POSITIONS // positions))
+        buf = xp.empty(rows * chunk * positions, dtype=x.dtype)  # flat, so any chunk's prefix is contiguous
+        pad_buf = _padded_buffer(x, chunk, padded_shape[2:], padding) if need_w else None
+        dw = xp.zeros(w_mat.shape, dtype=x.dtype) if need_w else None  # (G, Og, Cg*K)
+        dxpad_t = xp.empty((c, n) + tuple(padded_shape[2:]), dtype=x.dtype) if need_x else None  # (C, N, HP, WP)
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            span = (stop - start) * positions  # m*L
+            scratch = buf[: rows * span].reshape(rows, span)  # (C*K, m*L)
+            dout_c = dout_t[:, :, start:stop].reshape(g, o_ch // g, span)  # (G, Og, m*L), a view
+            if need_w:
+                xpad = pad_zeros(x[start:stop], padding, out=_head(pad_buf, stop - start))  # (m, C, HP, WP)
+                cols_t = im2col_batch_inner(xpad, kernel, stride, dilation, out=scratch)
+                cols_t = cols_t.reshape(g, -1, span)  # (G, Cg*K, m*L)
+                dw += dout_c @ cols_t.swapaxes(-1, -2)  # (G, Og, Cg*K)
+            if need_x:
+                dcols_t = xp.matmul(w_mat.swapaxes(-1, -2), dout_c,
+                                    out=scratch.reshape(g, -1, span))  # (G, Cg*K, m*L)
+                col2im_batch_inner(dcols_t, (stop - start,) + tuple(padded_shape[1:]), kernel, stride,
+                                   dilation, out=dxpad_t[:, start:stop])  # (C, m, HP, WP)
+        return (dw.reshape(w.shape) if need_w else None,
+                dxpad_t.swapaxes(0, 1) if need_x else None)  # (O, Cg, KH, KW), (N, C, HP, WP)
+
+
+def _adjoint_padding(kernel: Sequence[int], stride: Sequence[int], padding: Sequence[tuple[int, int]],
+                     dilation: Sequence[int]) -> tuple[tuple[int, int], ...] | None:
+    """Padding under which dx = correlate(dout, flipped kernel), or None where that does not hold.
+
+    At stride 1, dx[h] = sum_i dout[h + PB - D*i] * w[i]: a correlation of dout padded by
+    D*(K-1) - PB before and D*(K-1) - PA after with the kernel reversed (i -> K-1-i). It
+    needs both pads non-negative (padding no wider than the dilated kernel) and stride 1;
+    larger strides would correlate a zero-dilated dout, so they keep col2im.
+    """
+    if not _ADJOINT_BY_CORRELATION or any(s != 1 for s in stride):
+        return None
+    pads = tuple((d * (k - 1) - pb, d * (k - 1) - pa) for k, d, (pb, pa) in zip(kernel, dilation, padding))
+    if any(pb < 0 or pa < 0 for pb, pa in pads):
+        return None
+    return pads
+
+
+def _adjoint_weight(w: np.ndarray, groups: int) -> np.ndarray:
+    """(O, Cg, *K) -> (C, Og, *K): per group, in and out channels swapped, every kernel axis reversed."""
+    o_ch, cg = w.shape[:2]
+    nd = w.ndim - 2
+    w_t = w.reshape(groups, o_ch // groups, cg, *w.shape[2:]).swapaxes(1, 2)  # (G, Cg, Og, *K)
+    w_t = w_t[(Ellipsis, *(slice(None, None, -1),) * nd)]  # kernel reversed
+    return w_t.reshape(groups * cg, o_ch // groups, *w.shape[2:])  # (C, Og, *K), one small copy
+
+
+def _batch_chunk(n: int, bytes_per_image: int, min_images: int = 1) -> int:
+    """Images per chunk: as many as the column budget holds, and at least ``min_images``;
+    within [1, n]."""
+    by_budget = _COLS_BUDGET_BYTES // max(bytes_per_image, 1)
+    return max(1, min(n, max(by_budget, min_images)))
+
+
+def _padded_buffer(x: np.ndarray, chunk: int, padded: Sequence[int],
+                   padding: Sequence[tuple[int, int]]) -> np.ndarray | None:
+    """A zeroed (chunk, C, HP, WP) buffer that pad_zeros refills chunk by chunk; None if unpadded."""
+    if all(b == 0 and a == 0 for b, a in padding):
+        return None
+    return xp.zeros((chunk, x.shape[1], *padded), dtype=x.dtype)
+
+
+def _head(buf: np.ndarray | None, m: int) -> np.ndarray | None:
+    return None if buf is None else buf[:m]
+
+
+def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequence[int],
+              padding: Sequence[tuple[int, int]], dilation: Sequence[int], groups: int) -> np.ndarray:
+    """The forward formula on raw arrays: (N, C, *spatial) -> (N, O, *out_size).
+
+    Gathers the columns a chunk of images at a time into one reused buffer and multiplies
+    while they are in cache (see _COLS_BUDGET_BYTES); 1x1 stride-1 kernels need no gather.
+    """
+    n, c = x.shape[:2]
+    o_ch = w.shape[0]
+    kernel = w.shape[2:]
+    g = groups
+    padded = tuple(s + b + a for s, (b, a) in zip(x.shape[2:], padding))  # (HP, WP)
+    out_size = conv_output_shape(padded, kernel, stride, dilation)
+    positions = math.prod(out_size)  # L
+    out = xp.empty((n, o_ch, positions), dtype=x.dtype)  # (N, O, L)
+    out_groups = out.reshape(n, g, o_ch // g, positions)  # (N, G, Og, L), a view
+    if positions < _FORWARD_PER_IMAGE_MIN_L:
+        _correlate_batch_inner(x, w, b, stride, padding, dilation, groups, padded, out)
+    elif math.prod(kernel) == 1 and all(s == 1 for s in stride):
+        # 1x1 at stride 1: the columns are the input itself, no gather, no chunks.
+        xpad = pad_zeros(x, padding)  # (N, C, HP, WP); 1x1 convs are rarely padded
+        xp.matmul(w.reshape(g, o_ch // g, -1), xpad.reshape(n, g, -1, positions), out=out_groups)
+        if b is not None:
+            out += b[:, None]  # broadcast (O, 1)
+    else:
+        # Bias inside the GEMM when there is one group: [W | b] @ [cols; 1] = W @ cols + b,
+        # no extra pass over out (the row of ones lives in the reused column buffer).
+        ones = b is not None and g == 1
+        w_mat = _weight_matrix(w, b if ones else None, g)  # (G, Og, Cg*K [+1])
+        rows = c * math.prod(kernel) + int(ones)
+        chunk = _batch_chunk(n, rows * positions * x.itemsize)
+        buf = xp.empty((chunk, rows, positions), dtype=x.dtype)  # the reused column buffer
+        pad_buf = _padded_buffer(x, chunk, padded, padding)
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            xpad = pad_zeros(x[start:stop], padding, out=_head(pad_buf, stop - start))  # (m, C, HP, WP)
+            cols = im2col(xpad, kernel, stride, dilation, ones_row=ones,
+                          out=buf[: stop - start])  # (m, C*K [+1], L)
+            cols = cols.reshape(stop - start, g, -1, positions)  # (m, G, Cg*K [+1], L)
+            xp.matmul(w_mat, cols, out=out_groups[start:stop])  # (m, G, Og, L)
+        if b is not None and not ones:
+            out += b[:, None]  # broadcast (O, 1)
+    return out.reshape(n, o_ch, *out_size)  # (N, O, OH, OW), free
+
+
+def _correlate_batch_inner(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequence[int],
+                           padding: Sequence[tuple[int, int]], dilation: Sequence[int], g: int,
+                           padded: Sequence[int], out: np.ndarray) -> None:
+    """Forward for small outputs (L = OH*OW short): per chunk, ONE product over the chunk.
+
+    Per image, W (O, C*K) @ cols (C*K, L) with a short L repacks the whole weight for a
+    thin product (resnet18's 512-channel stage at 4x4: L = 16). With the batch inside the
+    columns, (C*K, m*L), it is one product per chunk; the (O, m, L) result is then copied
+    into out's (m, O, L) slots. Fills out (N, O, L) in place.
+    """
+    n, c = x.shape[:2]
+    o_ch, kernel = w.shape[0], w.shape[2:]
+    positions = out.shape[-1]
+    ones = b is not None and g == 1
+    w_mat = _weight_matrix(w, b if ones else None, g)  # (G, Og, Cg*K [+1])
+    gathered = c * math.prod(kernel)  # C*K
+    rows = gathered + int(ones)
+    chunk = _batch_chunk(n, rows * positions * x.itemsize, -(-_MIN_DW_POSITIONS // positions))
+    buf = xp.empty(rows * chunk * positions, dtype=x.dtype)  # flat: any chunk's prefix is contiguous
+    res = xp.empty(o_ch * chunk * positions, dtype=x.dtype)
+    pad_buf = _padded_buffer(x, chunk, padded, padding)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        span = (stop - start) * positions  # m*L
+        cols_t = buf[: rows * span].reshape(rows, span)  # (C*K [+1], m*L)
+        if ones:
+            cols_t[-1] = 1
+        xpad = pad_zeros(x[start:stop], padding, out=_head(pad_buf, stop - start))  # (m, C, HP, WP)
+        im2col_batch_inner(xpad, kernel, stride, dilation, out=cols_t[:gathered])  # leading rows: contiguous
+        prod = xp.matmul(w_mat, cols_t.reshape(g, -1, span),
+                         out=res[: o_ch * span].reshape(g, o_ch // g, span))  # (G, Og, m*L)
+        out[start:stop] = prod.reshape(o_ch, stop - start, positions).swapaxes(0, 1)  # (m, O, L)
+    if b is not None and not ones:
+        out += b[:, None]  # broadcast (O, 1)
+
+
+def _weight_matrix(w: np.ndarray, b: np.ndarray | None, g: int) -> np.ndarray:
+    """(O, Cg, *K) -> (G, Og, Cg*K), with the bias appended as a last column when given (G = 1)."""
+    o_ch = w.shape[0]
+    if b is None:
+        return w.reshape(g, o_ch // g, -1)
+    return xp.concatenate([w.reshape(o_ch, -1), b[:, None]], axis=1)[None]  # (1, O, C*K + 1)
+
+
+# --- scratch memory, for juanji.analysis's training-memory estimate ------------------------
+def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Sequence[int],
+                              stride: Sequence[int], padding: Sequence[tuple[int, int]],
+                              dilation: Sequence[int], groups: int, bias: bool, itemsize: int) -> int:
+    """Elements of the scratch arrays ``correlate`` allocates beyond its result, mirroring it."""
+    kernel = tuple(w_shape[2:])
+    padded = tuple(s + b + a for s, (b, a) in zip(spatial, padding))
+    positions = math.prod(conv_output_shape(padded, kernel, stride, dilation))
+    is_padded = any(b or a for b, a in padding)
+    ones = bias and groups == 1
+    rows = c * math.prod(kernel) + int(ones)
+    if positions < _FORWARD_PER_IMAGE_MIN_L:
+        chunk = _batch_chunk(n, rows * positions * itemsize, -(-_MIN_DW_POSITIONS // positions))
+        return (rows + w_shape[0]) * chunk * positions + is_padded * chunk * c * math.prod(padded)
+    if math.prod(kernel) == 1 and all(s == 1 for s in stride):
+        return is_padded * n * c * math.prod(padded)
+    chunk = _batch_chunk(n, rows * positions * itemsize)
+    return chunk * rows * positions + is_padded * chunk * c * math.prod(padded)
+
+
+def backward_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Sequence[int],
+                             stride: Sequence[int], padding: Sequence[tuple[int, int]],
+                             dilation: Sequence[int], groups: int, need_x: bool, need_w: bool,
+                             itemsize: int) -> int:
+    """Peak elements of the scratch arrays ConvNd.backward allocates beyond the output gradient
+    it is given and the input gradient it returns, mirroring the code paths above."""
+    o_ch, cg = w_shape[:2]
+    kernel = tuple(w_shape[2:])
+    k = math.prod(kernel)
+    padded = tuple(s + b + a for s, (b, a) in zip(spatial, padding))
+    out_size = conv_output_shape(padded, kernel, stride, dilation)
+    positions = math.prod(out_size)
+    padded_elems = c * math.prod(padded)  # one image
+    is_padded = any(b or a for b, a in padding)
+    by_correlation = 0
+    adjoint = _adjoint_padding(kernel, stride, padding, dilation) if need_x else None
+    if adjoint is not None:
+        w_adj = (c, o_ch // groups, *kernel)
+        by_correlation = correlate_workspace_elems(n, o_ch, out_size, w_adj, stride, adjoint, dilation,
+                                                   groups, False, itemsize)
+        need_x = False
+    rest = 0
+    if (need_w or need_x) and cg * k >= _BATCH_INNER_MIN_CGK:
+        chunk = _batch_chunk(n, c * k * positions * itemsize, -(-_MIN_DW_POSITIONS // positions))
+        rest = (n * o_ch * positions                                # dout_t
+                + c * k * chunk * positions                         # the column buffer
+                + (is_padded and need_w) * chunk * padded_elems     # the padded chunk
+                + need_w * 2 * o_ch * cg * k                        # dW and one chunk's product
+                + need_x * n * padded_elems)                        # dxpad_t
+    elif need_w or need_x:
+        free = k == 1 and all(s == 1 for s in stride) and not is_padded
+        cols = need_w * (0 if free else n * c * k * positions)
+        xpad = (is_padded and need_w) * n * padded_elems
+        per_sample_dw = need_w * n * o_ch * cg * k
+        dcols = need_x * n * c * k * positions
+        dxpad = need_x * (0 if free else n * padded_elems)
+        rest = max(xpad + cols, cols + per_sample_dw, cols + dcols + dxpad)
+    return max(by_correlation, rest)
 
 
 # --- argument checks, apart from the math ---------------------------------------------------

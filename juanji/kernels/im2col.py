@@ -63,20 +63,28 @@ def _window_slices(offset: Sequence[int], out: Sequence[int], stride: Sequence[i
                  for i, o, s, d in zip(offset, out, stride, dilation))
 
 
-def pad_zeros(x: np.ndarray, pads: Sequence[tuple[int, int]]) -> np.ndarray:
+def pad_zeros(x: np.ndarray, pads: Sequence[tuple[int, int]], out: np.ndarray | None = None) -> np.ndarray:
     """Zero-pad the trailing ``len(pads)`` (spatial) dims by (before, after) pairs.
 
     Same result as ``np.pad(x, ((0, 0), (0, 0), *pads))``, but one allocation and one copy
     (np.pad is slower on small arrays). Returns ``x`` itself when nothing is padded.
+
+    ``out``: a buffer of the padded shape whose border is already zero (one this function
+    filled before, or one made with zeros): only the interior is written, so a buffer reused
+    across batch chunks costs one copy of the chunk and stays in cache.
     """
     if all(b == 0 and a == 0 for b, a in pads):
         return x
     lead = x.shape[: x.ndim - len(pads)]
     spatial = x.shape[x.ndim - len(pads):]
-    padded = xp.zeros(lead + tuple(n + b + a for n, (b, a) in zip(spatial, pads)), dtype=x.dtype)  # (N, C, HP, WP)
+    shape = lead + tuple(n + b + a for n, (b, a) in zip(spatial, pads))  # (N, C, HP, WP)
+    if out is None:
+        out = xp.zeros(shape, dtype=x.dtype)
+    elif out.shape != shape:
+        raise ValueError(f"pad_zeros: out has shape {out.shape}, expected {shape}")
     interior = tuple(slice(b, b + n) for n, (b, _) in zip(spatial, pads))
-    padded[(Ellipsis, *interior)] = x
-    return padded
+    out[(Ellipsis, *interior)] = x
+    return out
 
 
 def patch_view(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
@@ -101,7 +109,8 @@ def patch_view(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
 
 
 def im2col(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
-           dilation: Sequence[int], ones_row: bool = False) -> np.ndarray:
+           dilation: Sequence[int], ones_row: bool = False,
+           out: np.ndarray | None = None) -> np.ndarray:
     """Gather every convolution patch of a padded input into columns.
 
     Args:
@@ -110,6 +119,8 @@ def im2col(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
         ones_row: append a row of ones, giving (N, C*KH*KW + 1, OH*OW), so a weight
             matrix with the bias as its last column adds the bias inside the GEMM
             (saves a separate pass over the output, measured ~1 ms of 4 on 1->30 5x5).
+        out: optional C-contiguous buffer of the result's shape to gather into (a buffer
+            reused across batch chunks stays in cache; see ConvNd). Always copies.
 
     Returns:
         cols of shape (N, C*KH*KW, OH*OW): row (c, i, j) holds, for every output position,
@@ -125,17 +136,21 @@ def im2col(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
     """
     n, c = xpad.shape[:2]
     k_count = int(np.prod(kernel))
-    out = conv_output_shape(xpad.shape[2:], kernel, stride, dilation)
-    o_count = int(np.prod(out))
-    if k_count == 1 and all(s == 1 for s in stride) and not ones_row:
+    out_size = conv_output_shape(xpad.shape[2:], kernel, stride, dilation)
+    o_count = int(np.prod(out_size))
+    if k_count == 1 and all(s == 1 for s in stride) and not ones_row and out is None:
         # A 1x1 kernel at stride 1 reads every pixel once, in order: a free reshape.
         return xpad.reshape(n, c, o_count)  # (N, C, OH*OW)
     windows = patch_view(xpad, kernel, stride, dilation)  # (N, C, KH, KW, OH, OW), a view
-    if ones_row:
-        cols = xp.empty((n, c * k_count + 1, o_count), dtype=xpad.dtype)  # (N, C*KH*KW + 1, OH*OW)
-        cols[:, -1, :] = 1
-        body = cols[:, :-1, :]  # (N, C*KH*KW, OH*OW), a view with row stride OH*OW
-        body.shape = (n, c, *kernel, *out)  # splitting axes of a view never copies (raises if it would)
+    if ones_row or out is not None:
+        rows = c * k_count + int(ones_row)
+        cols = xp.empty((n, rows, o_count), dtype=xpad.dtype) if out is None else out  # (N, C*KH*KW [+1], OH*OW)
+        if cols.shape != (n, rows, o_count):
+            raise ValueError(f"im2col: out has shape {cols.shape}, expected {(n, rows, o_count)}")
+        if ones_row:
+            cols[:, -1, :] = 1
+        body = cols[:, : c * k_count, :]  # (N, C*KH*KW, OH*OW), a view with row stride OH*OW
+        body.shape = (n, c, *kernel, *out_size)  # splitting axes of a view never copies (raises if it would)
         xp.copyto(body, windows)  # the one gathering copy
         return cols
     # The one copy: reshape cannot view these strides, so it gathers the columns.
@@ -188,8 +203,10 @@ def col2im(cols: np.ndarray, padded_shape: Sequence[int], kernel: Sequence[int],
 
 
 def im2col_batch_inner(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
-                       dilation: Sequence[int]) -> np.ndarray:
+                       dilation: Sequence[int], out: np.ndarray | None = None) -> np.ndarray:
     """Columns with the batch inside: cols_t[(c, i, j), (n, y, x)], shape (C*KH*KW, N*OH*OW).
+
+    ``out``: optional C-contiguous (C*KH*KW, N*OH*OW) buffer to gather into.
 
     Example:
         >>> im2col_batch_inner(np.zeros((2, 3, 5, 5)), (3, 3), (1, 1), (1, 1)).shape
@@ -201,23 +218,40 @@ def im2col_batch_inner(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence
     o_count = int(np.prod(conv_output_shape(xpad.shape[2:], kernel, stride, dilation)))
     windows = patch_view(xpad, kernel, stride, dilation)  # (N, C, KH, KW, OH, OW), a view
     order = (1, *range(2, 2 + nd), 0, *range(2 + nd, 2 + 2 * nd))
-    return windows.transpose(order).reshape(c * k_count, n * o_count)  # (C*KH*KW, N*OH*OW), one copy
+    windows = windows.transpose(order)  # (C, KH, KW, N, OH, OW), a view
+    if out is None:
+        return windows.reshape(c * k_count, n * o_count)  # (C*KH*KW, N*OH*OW), one copy
+    if out.shape != (c * k_count, n * o_count):
+        raise ValueError(f"im2col_batch_inner: out has shape {out.shape}, expected {(c * k_count, n * o_count)}")
+    target = out.view()
+    target.shape = windows.shape  # splitting axes of a view never copies (raises if it would)
+    xp.copyto(target, windows)  # the one gathering copy
+    return out
 
 
 def col2im_batch_inner(cols_t: np.ndarray, padded_shape: Sequence[int], kernel: Sequence[int],
-                       stride: Sequence[int], dilation: Sequence[int]) -> np.ndarray:
+                       stride: Sequence[int], dilation: Sequence[int],
+                       out: np.ndarray | None = None) -> np.ndarray:
     """Adjoint of ``im2col_batch_inner``: (C*KH*KW, N*OH*OW) -> padded input layout (N, C, HP, WP).
 
     Accumulates into a (C, N, HP, WP) buffer, so every one of the KH*KW strided adds reads
     its source contiguously, and returns the (N, C, HP, WP) transposed view of it.
+    ``out``: optional (C, N, HP, WP) array (may be a view, e.g. a batch slice of a larger
+    buffer) that is overwritten with the result instead of allocating one.
     """
     n, c = padded_shape[:2]
     spatial = tuple(padded_shape[2:])
-    out = conv_output_shape(spatial, kernel, stride, dilation)
-    cols = cols_t.reshape(c, *kernel, n, *out)  # (C, KH, KW, N, OH, OW)
-    dxpad_t = xp.zeros((c, n) + spatial, dtype=cols_t.dtype)  # (C, N, HP, WP)
+    out_size = conv_output_shape(spatial, kernel, stride, dilation)
+    cols = cols_t.reshape(c, *kernel, n, *out_size)  # (C, KH, KW, N, OH, OW)
+    if out is None:
+        dxpad_t = xp.zeros((c, n) + spatial, dtype=cols_t.dtype)  # (C, N, HP, WP)
+    else:
+        if out.shape != (c, n) + spatial:
+            raise ValueError(f"col2im_batch_inner: out has shape {out.shape}, expected {(c, n) + spatial}")
+        dxpad_t = out
+        dxpad_t[...] = 0
     for offset in itertools.product(*(range(k) for k in kernel)):
-        dxpad_t[(slice(None), slice(None), *_window_slices(offset, out, stride, dilation))] += cols[
+        dxpad_t[(slice(None), slice(None), *_window_slices(offset, out_size, stride, dilation))] += cols[
             (slice(None), *offset)
         ]  # (C, N, OH, OW)
     return dxpad_t.swapaxes(0, 1)  # (N, C, HP, WP), a view
