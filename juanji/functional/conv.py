@@ -245,14 +245,15 @@ def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequen
     positions = math.prod(out_size)  # L
     out = xp.empty((n, o_ch, positions), dtype=x.dtype)  # (N, O, L)
     out_groups = out.reshape(n, g, o_ch // g, positions)  # (N, G, Og, L), a view
-    if positions < _FORWARD_PER_IMAGE_MIN_L:
-        _correlate_batch_inner(x, w, b, stride, padding, dilation, groups, padded, out)
-    elif math.prod(kernel) == 1 and all(s == 1 for s in stride):
-        # 1x1 at stride 1: the columns are the input itself, no gather, no chunks.
+    if math.prod(kernel) == 1 and all(s == 1 for s in stride):
+        # 1x1 at stride 1: the columns are the input itself, no gather, no chunks (measured
+        # as fast as the batch-inner layout even at 7x7, where that one needs two transposes).
         xpad = pad_zeros(x, padding)  # (N, C, HP, WP); 1x1 convs are rarely padded
         xp.matmul(w.reshape(g, o_ch // g, -1), xpad.reshape(n, g, -1, positions), out=out_groups)
         if b is not None:
             out += b[:, None]  # broadcast (O, 1)
+    elif positions < _FORWARD_PER_IMAGE_MIN_L:
+        _correlate_batch_inner(x, w, b, stride, padding, dilation, groups, padded, out)
     else:
         # Bias inside the GEMM when there is one group: [W | b] @ [cols; 1] = W @ cols + b,
         # no extra pass over out (the row of ones lives in the reused column buffer).
@@ -329,11 +330,11 @@ def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: S
     is_padded = any(b or a for b, a in padding)
     ones = bias and groups == 1
     rows = c * math.prod(kernel) + int(ones)
+    if math.prod(kernel) == 1 and all(s == 1 for s in stride):
+        return is_padded * n * c * math.prod(padded)
     if positions < _FORWARD_PER_IMAGE_MIN_L:
         chunk = _batch_chunk(n, rows * positions * itemsize, -(-_MIN_DW_POSITIONS // positions))
         return (rows + w_shape[0]) * chunk * positions + is_padded * chunk * c * math.prod(padded)
-    if math.prod(kernel) == 1 and all(s == 1 for s in stride):
-        return is_padded * n * c * math.prod(padded)
     chunk = _batch_chunk(n, rows * positions * itemsize)
     return chunk * rows * positions + is_padded * chunk * c * math.prod(padded)
 
