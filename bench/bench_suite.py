@@ -4,7 +4,7 @@
     python bench/bench_suite.py --only conv,train    # some sections
     python bench/bench_suite.py --repeats 5          # quicker, noisier
 
-Both libraries get the same thread count (threadpoolctl caps NumPy's BLAS; torch.set_num_threads
+Both libraries get the same thread count (juanji.num_threads caps NumPy's BLAS; torch.set_num_threads
 caps PyTorch), float32, the same shapes and a warm-up; each row reports the median of the
 repeats and juanji / PyTorch (lower is better; 1.0 is parity). The machines are shared and
 noisy: quote ratios and medians, never a single absolute time. Results go to a JSON file and
@@ -408,9 +408,9 @@ def main() -> None:
     p.add_argument("--json", default="bench/results/suite.json")
     p.add_argument("--memory-child", choices=["juanji", "torch"], help=argparse.SUPPRESS)
     a = p.parse_args()
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_info
 
-    with threadpool_limits(limits=a.threads):
+    with juanji.num_threads(a.threads):
         if a.memory_child:
             memory_child(a.memory_child, a.threads)
             return

@@ -14,6 +14,7 @@ Every layer's forward and backward is explicit, readable array code::
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng_state, manual_seed, set_rng_state
+from .threads import get_num_threads, num_threads, set_num_threads
 from .tensor import (
     Tensor,
     arange,
@@ -46,4 +47,5 @@ __all__ = [
     "manual_seed", "get_rng_state", "set_rng_state", "gradcheck", "GradcheckError", "Function",
     "functional", "nn", "optim", "cat", "stack", "split", "chunk", "data", "models",
     "summary", "receptive_field", "io", "save", "load", "train",
+    "set_num_threads", "get_num_threads", "num_threads",
 ]

@@ -29,6 +29,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .threads import set_num_threads
+
 __all__ = ["main", "build_parser", "DATASETS", "PRESETS"]
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100")
@@ -348,6 +350,12 @@ def _data_args(p: argparse.ArgumentParser, default: str | None) -> None:
     p.add_argument("--grayscale", action="store_true", help="image folders only: read images as 1-channel grayscale")
 
 
+def _threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="BLAS/OpenMP threads (default: as OMP_NUM_THREADS / OPENBLAS_NUM_THREADS "
+                        "or the core count set them)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``juanji`` and its sub-commands."""
     parser = argparse.ArgumentParser(prog="juanji", description="juanji (卷积): train, evaluate and run CNNs on NumPy.")
@@ -376,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue from a checkpoint (e.g. DIR/last.safetensors)")
     t.add_argument("--format", choices=("safetensors", "npz"), default="safetensors", help="weights file format")
     t.add_argument("--quiet", action="store_true", help="no progress output; print only the test accuracy")
+    _threads_arg(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate saved weights on a data set's test part",
@@ -385,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(e, None)
     e.add_argument("--batch-size", type=_positive_int, default=256)
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    _threads_arg(e)
     e.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify image files",
@@ -396,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=_positive_int, default=3, help="how many classes to print (default 3)")
     p.add_argument("--invert", action="store_true",
                    help="invert the image (dark ink on white paper -> the white-on-black digits and MNIST were trained on)")
+    _threads_arg(p)
     p.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("summary", help="print a model's layers, shapes, parameters, multiply-adds and memory",
@@ -452,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``juanji`` command (``python -m juanji``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "threads", None) is not None:
+        set_num_threads(args.threads)
     try:
         return int(args.func(args))
     except CLIError as e:

@@ -15,7 +15,7 @@ What deep learning calls convolution is cross-correlation (the kernel is not fli
     out[n, o, y, x] = b[o] + sum_{c in group(o), i, j} w[o, c, i, j] * xp[n, c, y*SH + i*DH, x*SW + j*DW]
 
 where xp is the zero-padded input. With the patches gathered into columns (im2col,
-juanji/kernels/im2col.py) this is one batched matrix product per group:
+juanji/kernels/im2col.py) this is a matrix product per group:
 
     cols (N, G, Cg*K, L) = im2col(xp)
     out  (N, G, Og, L)   = W (G, Og, Cg*K) @ cols          -> reshapes to (N, O, OH, OW), no transpose
@@ -27,9 +27,21 @@ and the backward pass is two more products and the adjoint scatter:
     dx  = crop(col2im(dcols))              KH*KW strided adds, then drop the padding
     db  = sum of dout over n, y, x
 
-When Cg*K is large (64 and up) backward gathers the columns with the batch inside,
-(G, Cg*K, N*L), so that dW and dcols are each ONE product over the whole batch instead of N
-small ones plus an (N, O, Cg*K) intermediate (see juanji/kernels/im2col.py).
+How the products are laid out (every choice measured; bench/NOTES.md has the figures):
+
+* Cache-sized batch chunks. The columns are K/(SH*SW) times the input (58 MB for a 3x3
+  conv on (8, 64, 56, 56)), far beyond cache. They are gathered a chunk of images at a time
+  into one reused buffer of at most _COLS_BUDGET_BYTES and multiplied while still in cache:
+  a loop over a handful of chunks, each one large GEMM.
+* Short outputs put the batch inside. When an image has few output positions (L < 1024:
+  resnet18's 512-channel stage at 4x4 has 16), W @ cols_n is a thin product that repacks
+  the whole weight per image; with the columns laid out (Cg*K, m*L) for a chunk of m images
+  it is one product per chunk. The backward's dW always does this when Cg*K >= 64 (one long
+  sum over m*L, no (N, O, Cg*K) per-image intermediate).
+* At stride 1 the input gradient is itself a correlation, of dout (padded by D*(K-1) - P)
+  with the kernel reversed and its channel axes swapped (see _adjoint_padding), so it
+  reuses the forward path above: no column gradient, no col2im, and dx comes out
+  contiguous. Larger strides keep dcols + col2im.
 """
 
 from __future__ import annotations
@@ -81,9 +93,9 @@ class ConvNd(Function):
     Forward keeps only the input and the weight, not the columns: the input array is
     referenced by the graph anyway (so keeping it costs no memory), whereas the columns
     are K/(SH*SW) times larger than the input (9x for a 3x3 stride-1 conv: 58 MB instead
-    of 6.4 MB for a (8, 64, 56, 56) float32 activation). Backward re-gathers the columns,
-    and only when the weight needs a gradient; the gather is a memory copy, cheap next
-    to the three GEMMs.
+    of 6.4 MB for a (8, 64, 56, 56) float32 activation). Backward re-gathers the columns
+    chunk by chunk, and only when the weight needs a gradient; the gather is a memory
+    copy, cheap next to the GEMMs.
     """
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *,
