@@ -280,18 +280,18 @@ def backward_layout(batch_inner: bool, chunk: int | None = None, adjoint: bool =
     at a time (chosen by a byte budget otherwise; the small test shapes would always fit
     one chunk), and with ``adjoint`` False compute every input gradient by col2im (stride 1
     uses a correlation otherwise)."""
-    old = (conv_module._BATCH_INNER_MIN_CGK, conv_module._batch_chunk, conv_module._ADJOINT_BY_CORRELATION,
+    old = (conv_module._BATCH_INNER_MIN_CGK, conv_module._batch_chunk, conv_module._ADJOINT_MIN_CHANNELS,
            conv_module._FORWARD_PER_IMAGE_MIN_L)
     conv_module._BATCH_INNER_MIN_CGK = 0 if batch_inner else 10**9
     conv_module._FORWARD_PER_IMAGE_MIN_L = 10**9 if batch_inner else 0
-    conv_module._ADJOINT_BY_CORRELATION = adjoint
+    conv_module._ADJOINT_MIN_CHANNELS = 0 if adjoint else 10**9
     if chunk is not None:
         conv_module._batch_chunk = lambda n, bytes_per_image, min_images=1: min(n, chunk)
     try:
         yield
     finally:
         (conv_module._BATCH_INNER_MIN_CGK, conv_module._batch_chunk,
-         conv_module._ADJOINT_BY_CORRELATION, conv_module._FORWARD_PER_IMAGE_MIN_L) = old
+         conv_module._ADJOINT_MIN_CHANNELS, conv_module._FORWARD_PER_IMAGE_MIN_L) = old
 
 
 # --- forward and gradients against the three references -------------------------------------

@@ -379,10 +379,10 @@ def test_receptive_field_errors():
 @pytest.mark.parametrize("cin,cout,k,stride,padding,size", [
     (64, 64, 3, 1, 1, 24),   # batch-inner dW, input gradient by correlation
     (64, 32, 3, 2, 1, 24),   # batch-inner dW, col2im input gradient (stride 2)
-    (1, 16, 5, 1, 2, 40),    # per-image dW (Cg*K = 25), input gradient by correlation
+    (1, 16, 5, 1, 2, 40),    # per-image dW (Cg*K = 25), col2im (one input channel)
     (2, 8, 3, 2, 0, 40),     # per-image dW and col2im (Cg*K = 18)
     (256, 64, 1, 1, 0, 6),   # 1x1: no gather at all
-    (32, 16, 3, 1, 1, 6),    # small L: the input gradient takes the batch-inner forward
+    (64, 16, 3, 1, 1, 6),    # small L: the input gradient's correlation takes the batch-inner forward
 ])
 def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, padding, size):
     """backward_workspace_elems mirrors ConvNd.backward: its count plus the two gradients
