@@ -369,8 +369,9 @@ def baseline_rows(repeats: int) -> list[Row]:
         loss.backward()
         opt.step()
 
-    tj = median_time(jstep, repeats)
-    ts = median_time(lambda: scratch.train_step(x64, y), max(3, repeats // 2))
+    # The same alternating blocks as the PyTorch rows, with the stand-in in PyTorch's place.
+    r = paired("baseline", jstep, lambda: scratch.train_step(x64, y), repeats)
+    tj, ts = r["juanji_s"], r["torch_s"]
     return [{"row": "SimpleConvNet train step, batch 100: from-scratch baseline / juanji (speed-up)",
              "juanji_s": tj, "baseline_s": ts, "speedup": ts / tj}]
 
