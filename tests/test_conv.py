@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import juanji
 import juanji.functional as F
 from juanji import Tensor
+from juanji.kernels import depthwise as depthwise_kernels
 from juanji.kernels.im2col import col2im, im2col
 
 conv_module = importlib.import_module("juanji.functional.conv")
@@ -274,14 +275,17 @@ def naive_fns(cfg):
 
 
 @contextlib.contextmanager
-def backward_layout(batch_inner: bool, chunk: int | None = None, adjoint: bool = True):
+def backward_layout(batch_inner: bool, chunk: int | None = None, adjoint: bool = True,
+                    compiled: bool = True):
     """Force ConvNd onto one of its two GEMM layouts in forward and backward alike (chosen by
     the output length and by Cg*K otherwise), optionally gather the columns ``chunk`` images
     at a time (chosen by a byte budget otherwise; the small test shapes would always fit
     one chunk), and with ``adjoint`` False compute every input gradient by col2im (stride 1
-    uses a correlation otherwise)."""
+    uses a correlation otherwise); with ``compiled`` False, 2-D depthwise convs take the
+    NumPy path even when numba is installed."""
     old = (conv_module._BATCH_INNER_MIN_CGK, conv_module._batch_chunk, conv_module._ADJOINT_MIN_CHANNELS,
-           conv_module._FORWARD_PER_IMAGE_MIN_L)
+           conv_module._FORWARD_PER_IMAGE_MIN_L, conv_module._COMPILED_DEPTHWISE)
+    conv_module._COMPILED_DEPTHWISE = compiled
     conv_module._BATCH_INNER_MIN_CGK = 0 if batch_inner else 10**9
     conv_module._FORWARD_PER_IMAGE_MIN_L = 10**9 if batch_inner else 0
     conv_module._ADJOINT_MIN_CHANNELS = 0 if adjoint else 10**9
@@ -290,8 +294,8 @@ def backward_layout(batch_inner: bool, chunk: int | None = None, adjoint: bool =
     try:
         yield
     finally:
-        (conv_module._BATCH_INNER_MIN_CGK, conv_module._batch_chunk,
-         conv_module._ADJOINT_MIN_CHANNELS, conv_module._FORWARD_PER_IMAGE_MIN_L) = old
+        (conv_module._BATCH_INNER_MIN_CGK, conv_module._batch_chunk, conv_module._ADJOINT_MIN_CHANNELS,
+         conv_module._FORWARD_PER_IMAGE_MIN_L, conv_module._COMPILED_DEPTHWISE) = old
 
 
 # --- forward and gradients against the three references -------------------------------------
@@ -304,7 +308,8 @@ def test_conv_matches_naive_loops_and_torch(nd, data):
     fwd, bwd = naive_fns(cfg)
     with backward_layout(data.draw(st.booleans(), label="batch_inner"),
                          data.draw(st.sampled_from([None, 1, 2]), label="chunk"),
-                         data.draw(st.booleans(), label="adjoint_by_correlation")):
+                         data.draw(st.booleans(), label="adjoint_by_correlation"),
+                         data.draw(st.booleans(), label="compiled_depthwise")):
         check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd, what=f"conv{nd}d {cfg}")
         check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32), what=f"conv{nd}d {cfg}")
 
@@ -317,7 +322,8 @@ def test_conv_gradcheck(nd, data):
     cfg["n"] = min(cfg["n"], 2)
     with backward_layout(data.draw(st.booleans(), label="batch_inner"),
                          data.draw(st.sampled_from([None, 1, 2]), label="chunk"),
-                         data.draw(st.booleans(), label="adjoint_by_correlation")):
+                         data.draw(st.booleans(), label="adjoint_by_correlation"),
+                         data.draw(st.booleans(), label="compiled_depthwise")):
         check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
 
 
@@ -344,9 +350,10 @@ CORNERS = [
 ]
 
 
-@pytest.mark.parametrize("route", [(False, None, True), (True, None, True), (False, 2, False), (True, 2, False)],
-                         ids=["per_image", "batch_inner", "per_image-chunks_of_2-col2im",
-                              "batch_inner-chunks_of_2-col2im"])
+@pytest.mark.parametrize("route", [(False, None, True), (True, None, True), (False, 2, False, False),
+                                   (True, 2, False, False)],
+                         ids=["per_image", "batch_inner", "per_image-chunks_of_2-col2im-numpy_depthwise",
+                              "batch_inner-chunks_of_2-col2im-numpy_depthwise"])
 @pytest.mark.parametrize("cfg", CORNERS, ids=lambda c: f"{c['nd']}d-k{c['kernel']}-s{c['stride']}-p{c['padding']}")
 def test_conv_corners(cfg, route):
     cfg = dict(cfg, seed=3)
@@ -355,6 +362,42 @@ def test_conv_corners(cfg, route):
         check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd)
         check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32))
         check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
+
+
+needs_numba = pytest.mark.skipif(not depthwise_kernels.available(),
+                                 reason="numba is not installed (pip install numba): compiled depthwise kernels")
+
+
+@needs_numba
+@pytest.mark.parametrize("mult,stride,dilation,padding", [(1, 1, 1, 1), (2, 2, 1, "same"), (1, 3, 2, 2), (3, 1, 2, 0)])
+def test_compiled_depthwise_matches_the_numpy_path(monkeypatch, mult, stride, dilation, padding):
+    # The compiled loops and the im2col path on one input: outputs and all three gradients.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 5, 11, 13)).astype(np.float32)
+    w = rng.standard_normal((5 * mult, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(5 * mult).astype(np.float32)
+    g = rng.standard_normal(F.conv2d(juanji.tensor(x), juanji.tensor(w), stride=stride, padding=padding,
+                                     dilation=dilation, groups=5).shape).astype(np.float32)
+    results = []
+    for compiled in (True, False):
+        monkeypatch.setattr(conv_module, "_COMPILED_DEPTHWISE", compiled)
+        tx, tw, tb = (juanji.tensor(a, requires_grad=True) for a in (x, w, b))
+        out = F.conv2d(tx, tw, tb, stride=stride, padding=padding, dilation=dilation, groups=5)
+        out.backward(g)
+        results.append([out.data, tx.grad.data, tw.grad.data, tb.grad.data])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@needs_numba
+def test_compiled_depthwise_is_used_for_2d_depthwise(monkeypatch):
+    calls = []
+    original = depthwise_kernels.forward
+    monkeypatch.setattr(depthwise_kernels, "forward", lambda *a: calls.append(1) or original(*a))
+    F.conv2d(juanji.randn(2, 4, 6, 6), juanji.randn(4, 1, 3, 3), groups=4)
+    F.conv2d(juanji.randn(2, 4, 6, 6), juanji.randn(4, 2, 3, 3), groups=2)  # 2 channels per group: im2col
+    F.conv1d(juanji.randn(2, 4, 6), juanji.randn(4, 1, 3), groups=4)        # 1-D: im2col
+    assert calls == [1]
 
 
 def test_batch_chunk_follows_the_column_budget(monkeypatch):

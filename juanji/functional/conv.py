@@ -54,6 +54,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import xp
+from ..kernels import depthwise
 from ..kernels.im2col import (col2im, col2im_batch_inner, conv_output_shape, im2col,
                               im2col_batch_inner, pad_zeros)
 from ..tensor import Tensor
@@ -78,6 +79,12 @@ _COLS_BUDGET_BYTES = 8 * 2**20
 # would make that sum short and add one weight-sized partial per chunk (resnet18's last
 # stage, 512 channels at 4x4: a 3x slower backward at 8 MB chunks than in one piece).
 _MIN_DW_POSITIONS = 4096
+
+# 2-D depthwise convolutions (one input channel per group: Xception, MobileNet) run on
+# compiled loops when numba is installed: im2col there copies KH*KW times the input for a
+# 1 x (KH*KW) product per channel (64 channels at 8x56x56: forward 4.1 -> 2.3 ms, backward
+# ~45 -> 7 ms). The tests turn this off to keep the NumPy path covered, and compare both.
+_COMPILED_DEPTHWISE = True
 
 # Forward multiplies per image when each image has at least this many output positions
 # (the product's long side), and with the batch inside the columns below it.
@@ -121,6 +128,11 @@ class ConvNd(Function):
 
         padded_shape = (n, x.shape[1]) + tuple(s + b + a for s, (b, a) in zip(x.shape[2:], padding))
         crop = (slice(None), slice(None)) + tuple(slice(b, b + s) for s, (b, _) in zip(x.shape[2:], padding))
+        if _compiled_depthwise(x, w, g):
+            dw = depthwise.backward_weight(grad, pad_zeros(x, padding), w.shape, stride, dilation) \
+                if need_w else None
+            dx = depthwise.backward_input(grad, w, padded_shape, stride, dilation)[crop] if need_x else None
+            return dx, dw, db
         dx = None
         adjoint_pads = _adjoint_padding(kernel, stride, padding, dilation, w.shape[1])
         if need_x and adjoint_pads is not None:
@@ -227,6 +239,17 @@ def _adjoint_weight(w: np.ndarray, groups: int) -> np.ndarray:
     return w_t.reshape(groups * cg, o_ch // groups, *w.shape[2:])  # (C, Og, *K), one small copy
 
 
+def _compiled_depthwise(x: np.ndarray, w: np.ndarray, groups: int) -> bool:
+    """Whether a 2-D depthwise conv (one input channel per group) runs on the compiled
+    loops of juanji/kernels/depthwise.py (numba installed; _COMPILED_DEPTHWISE on)."""
+    return _depthwise_shape(w.shape, groups, x.ndim - 2)
+
+
+def _depthwise_shape(w_shape: Sequence[int], groups: int, spatial_dims: int) -> bool:
+    return (_COMPILED_DEPTHWISE and groups > 1 and w_shape[1] == 1 and spatial_dims == 2
+            and depthwise.available())
+
+
 def _batch_chunk(n: int, bytes_per_image: int, min_images: int = 1) -> int:
     """Images per chunk: as many as the column budget holds, and at least ``min_images``;
     within [1, n]."""
@@ -262,7 +285,11 @@ def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequen
     positions = math.prod(out_size)  # L
     out = xp.empty((n, o_ch, positions), dtype=x.dtype)  # (N, O, L)
     out_groups = out.reshape(n, g, o_ch // g, positions)  # (N, G, Og, L), a view
-    if math.prod(kernel) == 1 and all(s == 1 for s in stride):
+    if _compiled_depthwise(x, w, groups):
+        depthwise.forward(pad_zeros(x, padding), w, out.reshape(n, o_ch, *out_size), stride, dilation)
+        if b is not None:
+            out += b[:, None]  # broadcast (O, 1)
+    elif math.prod(kernel) == 1 and all(s == 1 for s in stride):
         # 1x1 at stride 1: the columns are the input itself, no gather, no chunks (measured
         # as fast as the batch-inner layout even at 7x7, where that one needs two transposes).
         xpad = pad_zeros(x, padding)  # (N, C, HP, WP); 1x1 convs are rarely padded
@@ -345,6 +372,8 @@ def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: S
     padded = tuple(s + b + a for s, (b, a) in zip(spatial, padding))
     positions = math.prod(conv_output_shape(padded, kernel, stride, dilation))
     is_padded = any(b or a for b, a in padding)
+    if _depthwise_shape(w_shape, groups, len(spatial)):
+        return is_padded * n * c * math.prod(padded)
     ones = bias and groups == 1
     rows = c * math.prod(kernel) + int(ones)
     if math.prod(kernel) == 1 and all(s == 1 for s in stride):
@@ -370,6 +399,9 @@ def backward_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Se
     positions = math.prod(out_size)
     padded_elems = c * math.prod(padded)  # one image
     is_padded = any(b or a for b, a in padding)
+    if _depthwise_shape(w_shape, groups, len(spatial)):
+        # The compiled loops: the padded input (for dW) and the padded input gradient.
+        return need_w * is_padded * n * padded_elems + need_x * n * padded_elems
     by_correlation = 0
     adjoint = _adjoint_padding(kernel, stride, padding, dilation, cg) if need_x else None
     if adjoint is not None:
