@@ -19,27 +19,38 @@ threads write the same element and the sums are in a fixed order.
 
 from __future__ import annotations
 
+import functools
 import os
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
 __all__ = ["available", "forward", "backward_input", "backward_weight"]
 
-try:  # pragma: no branch - which branch runs depends on the installation
+
+@functools.cache
+def _numba() -> Any:
+    """numba, imported on the first depthwise call (it adds ~0.15 s to an import), or None."""
     if os.environ.get("JUANJI_NUMBA", "1") == "0":
-        raise ImportError("disabled by JUANJI_NUMBA=0")
-    import numba
-    from numba import njit, prange
-except ImportError:  # numba is optional: the NumPy path is always there
-    numba = None
+        return None
+    try:
+        import numba
+    except ImportError:  # numba is optional: the NumPy path is always there
+        return None
+    return numba
 
 
 def available() -> bool:
-    """Whether the compiled depthwise kernels can run (numba imported, not disabled)."""
-    return numba is not None
+    """Whether the compiled depthwise kernels can run (numba installed, JUANJI_NUMBA not 0)."""
+    return _numba() is not None
 
 
-if numba is not None:
+@functools.cache
+def _kernels() -> SimpleNamespace:
+    """The three loops, compiled by numba on first use (and cached on disk by numba)."""
+    numba = _numba()
+    njit, prange = numba.njit, numba.prange
 
     # reassoc lets LLVM vectorise the sums; NaN and inf keep their IEEE meaning (no 'fast').
     _MATH = {"reassoc", "contract"}
@@ -116,10 +127,13 @@ if numba is not None:
                                     acc += g[x] * row[x * sw + j * dw]
                     dw_out[o, 0, i, j] = acc
 
+    return SimpleNamespace(forward=_forward, backward_input=_backward_input, backward_weight=_backward_weight)
+
 
 def _threads() -> None:
     """Follow juanji's thread setting (the BLAS pool size) in numba's own pool."""
     from ..threads import get_num_threads
+    numba = _numba()
     numba.set_num_threads(max(1, min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
 
 
@@ -128,7 +142,7 @@ def forward(xp: np.ndarray, w: np.ndarray, out: np.ndarray, stride: tuple[int, i
     """(N, C, HP, WP) padded input, (O, 1, KH, KW) weight -> fills ``out`` (N, O, OH, OW)
     (C-contiguous), no bias; returns it."""
     _threads()
-    _forward(np.ascontiguousarray(xp), np.ascontiguousarray(w), out, *stride, *dilation)
+    _kernels().forward(np.ascontiguousarray(xp), np.ascontiguousarray(w), out, *stride, *dilation)
     return out
 
 
@@ -137,7 +151,7 @@ def backward_input(dout: np.ndarray, w: np.ndarray, padded_shape: tuple[int, ...
     """Gradient of the padded input, (N, C, HP, WP); pixels no window reads get 0."""
     _threads()
     dxp = np.empty(padded_shape, dtype=dout.dtype)
-    _backward_input(np.ascontiguousarray(dout), np.ascontiguousarray(w), dxp, *stride, *dilation)
+    _kernels().backward_input(np.ascontiguousarray(dout), np.ascontiguousarray(w), dxp, *stride, *dilation)
     return dxp
 
 
@@ -146,5 +160,5 @@ def backward_weight(dout: np.ndarray, xp: np.ndarray, w_shape: tuple[int, ...],
     """Gradient of the (O, 1, KH, KW) weight, summed over the batch in a fixed order."""
     _threads()
     dw = np.empty(w_shape, dtype=dout.dtype)
-    _backward_weight(np.ascontiguousarray(dout), np.ascontiguousarray(xp), dw, *stride, *dilation)
+    _kernels().backward_weight(np.ascontiguousarray(dout), np.ascontiguousarray(xp), dw, *stride, *dilation)
     return dw
