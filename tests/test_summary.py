@@ -376,23 +376,24 @@ def test_receptive_field_errors():
         receptive_field(nn.Sequential(nn.Linear(3, 2)), (3,))
 
 
-@pytest.mark.parametrize("cin,cout,k,stride,padding,size", [
-    (64, 64, 3, 1, 1, 24),   # batch-inner dW, input gradient by correlation
-    (64, 32, 3, 2, 1, 24),   # batch-inner dW, col2im input gradient (stride 2)
-    (1, 16, 5, 1, 2, 40),    # per-image dW (Cg*K = 25), col2im (one input channel)
-    (2, 8, 3, 2, 0, 40),     # per-image dW and col2im (Cg*K = 18)
-    (256, 64, 1, 1, 0, 6),   # 1x1: no gather at all
-    (64, 16, 3, 1, 1, 6),    # small L: the input gradient's correlation takes the batch-inner forward
+@pytest.mark.parametrize("cin,cout,k,stride,padding,size,groups", [
+    (64, 64, 3, 1, 1, 24, 1),   # batch-inner dW, input gradient by correlation
+    (64, 32, 3, 2, 1, 24, 1),   # batch-inner dW, col2im input gradient (stride 2)
+    (1, 16, 5, 1, 2, 40, 1),    # per-image dW (Cg*K = 25), col2im (one input channel)
+    (2, 8, 3, 2, 0, 40, 1),     # per-image dW and col2im (Cg*K = 18)
+    (256, 64, 1, 1, 0, 6, 1),   # 1x1: no gather at all
+    (64, 16, 3, 1, 1, 6, 1),    # small L: the input gradient's correlation takes the batch-inner forward
+    (32, 32, 3, 1, 1, 24, 32),  # depthwise: compiled loops when numba is installed, else im2col
 ])
-def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, padding, size):
+def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, padding, size, groups):
     """backward_workspace_elems mirrors ConvNd.backward: its count plus the two gradients
     backward returns is within 2/3x-3/2x of the measured peak of the backward call."""
     from juanji.functional._args import resolve_padding
     from juanji.functional.conv import backward_workspace_elems
     n = 6
     x = juanji.randn(n, cin, size, size, requires_grad=True)
-    w = juanji.randn(cout, cin, k, k, requires_grad=True)
-    out = F.conv2d(x, w, stride=stride, padding=padding)
+    w = juanji.randn(cout, cin // groups, k, k, requires_grad=True)
+    out = F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
     g = np.ones(out.shape, np.float32)
     gc.collect()
     tracemalloc.start()
@@ -403,7 +404,7 @@ def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, p
     finally:
         tracemalloc.stop()
     pads = resolve_padding(padding, (size, size), (k, k), (stride, stride), (1, 1), "conv2d")
-    scratch = backward_workspace_elems(n, cin, (size, size), w.shape, (stride, stride), pads, (1, 1), 1,
+    scratch = backward_workspace_elems(n, cin, (size, size), w.shape, (stride, stride), pads, (1, 1), groups,
                                        need_x=True, need_w=True, itemsize=4)
     estimate = (scratch + x.data.size + w.data.size) * 4
     assert 2 / 3 < estimate / peak < 3 / 2, f"estimate {estimate:,} vs measured peak {peak:,}"
