@@ -1,13 +1,15 @@
 """The speed benchmark: juanji against PyTorch CPU (and the from-scratch baseline), one run.
 
-    python bench/bench_suite.py                      # everything, ~5-10 minutes on 2 cores
+    python bench/bench_suite.py                      # everything, 3 rounds, ~8 minutes on 2 cores
     python bench/bench_suite.py --only conv,train    # some sections
-    python bench/bench_suite.py --repeats 5          # quicker, noisier
+    python bench/bench_suite.py --repeats 5 --rounds 1   # quicker, noisier
 
 Both libraries get the same thread count (juanji.num_threads caps NumPy's BLAS; torch.set_num_threads
 caps PyTorch), float32, the same shapes and a warm-up; each row reports the median of the
 repeats and juanji / PyTorch (lower is better; 1.0 is parity). The machines are shared and
-noisy: quote ratios and medians, never a single absolute time. Results go to a JSON file and
+noisy, and a slow spell lasts minutes, longer than one row takes: so every row is timed in
+each of --rounds passes over all rows, and the table gives medians over the rounds with the
+range of the ratios. Quote ratios and medians, never a single absolute time. Results go to a JSON file and
 a Markdown table on stdout. Never part of the tests.
 
 Sections: ceiling (NumPy float32 GEMM GFLOP/s), conv, pool (max pool, batch norm), train
@@ -376,19 +378,50 @@ def baseline_rows(repeats: int) -> list[Row]:
              "juanji_s": tj, "baseline_s": ts, "speedup": ts / tj}]
 
 
+def merge_rounds(rounds: list[list[Row]]) -> list[Row]:
+    """One row per name from several rounds of the same rows: medians of the times, and the
+    median, min and max of each round's ratio (fraction of the ceiling, speed-up)."""
+    merged = []
+    for same in zip(*rounds):
+        row = dict(same[0])
+        for key in ("juanji_s", "torch_s", "baseline_s", "ceiling_gflops"):
+            if key in row:
+                row[key] = statistics.median(r[key] for r in same)
+        for key in ("ratio", "fraction_of_ceiling", "speedup"):
+            if key in row:
+                values = [r[key] for r in same]
+                row[key], row[key + "_min"], row[key + "_max"] = statistics.median(values), min(values), max(values)
+        if "juanji_gflops" in row:
+            row["juanji_gflops"] = statistics.median(r["juanji_gflops"] for r in same)
+        for key in ("juanji_images_per_s", "torch_images_per_s"):
+            if key in row:
+                row[key] = statistics.median(r[key] for r in same)
+        row["rounds"] = len(same)
+        merged.append(row)
+    return merged
+
+
+def _spread(r: Row, key: str, fmt: str) -> str:
+    if r.get("rounds", 1) < 2:
+        return ""
+    return f" ({format(r[key + '_min'], fmt)}-{format(r[key + '_max'], fmt)})"
+
+
 def _fmt(r: Row) -> str:
     if "juanji_mib" in r:
         return f"| {r['row']} | {r['juanji_mib']:.0f} MiB | {r['torch_mib']:.0f} MiB | {r['ratio']:.2f} |"
     if "baseline_s" in r:
         return (f"| {r['row']} | {r['juanji_s'] * 1e3:.1f} ms | baseline {r['baseline_s'] * 1e3:.1f} ms "
-                f"| {r['speedup']:.1f}x faster |")
+                f"| {r['speedup']:.1f}x faster{_spread(r, 'speedup', '.1f')} |")
     extra = ""
     if "fraction_of_ceiling" in r:
-        extra = (f" ({r['juanji_gflops']:.0f} GFLOP/s, {r['fraction_of_ceiling']:.0%} of a ceiling "
-                 f"of {r['ceiling_gflops']:.0f} timed alongside)")
+        extra = (f" ({r['juanji_gflops']:.0f} GFLOP/s, {r['fraction_of_ceiling']:.0%}"
+                 f"{_spread(r, 'fraction_of_ceiling', '.0%')} of a ceiling of {r['ceiling_gflops']:.0f} "
+                 f"timed alongside)")
     elif "juanji_images_per_s" in r:
         extra = f" ({r['juanji_images_per_s']:.0f} vs {r['torch_images_per_s']:.0f} images/s)"
-    return f"| {r['row']}{extra} | {r['juanji_s'] * 1e3:.2f} | {r['torch_s'] * 1e3:.2f} | {r['ratio']:.2f} |"
+    return (f"| {r['row']}{extra} | {r['juanji_s'] * 1e3:.2f} | {r['torch_s'] * 1e3:.2f} "
+            f"| {r['ratio']:.2f}{_spread(r, 'ratio', '.2f')} |")
 
 
 def cpu_model() -> str:
@@ -405,6 +438,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--repeats", type=int, default=11)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="time every row this many times, a full pass over the rows apart, and report "
+                        "medians with the range of the ratios (a shared machine drifts for minutes)")
     p.add_argument("--only", default="ceiling,conv,pool,train,memory,baseline")
     p.add_argument("--json", default="bench/results/suite.json")
     p.add_argument("--memory-child", choices=["juanji", "torch"], help=argparse.SUPPRESS)
@@ -422,24 +458,33 @@ def main() -> None:
         torch.set_num_threads(a.threads)
         sections = set(a.only.split(","))
         ceiling = gemm_ceiling(a.repeats)
-        rows: list[Row] = []
-        if "conv" in sections:
-            rows += conv_rows(torch, a.repeats)
-        if "pool" in sections:
-            rows += pool_rows(torch, a.repeats)
-        if "train" in sections:
-            rows += train_rows(torch, a.repeats)
+        rounds: list[list[Row]] = []
+        for _ in range(max(1, a.rounds)):
+            timed: list[Row] = []
+            if "conv" in sections:
+                timed += conv_rows(torch, a.repeats)
+            if "pool" in sections:
+                timed += pool_rows(torch, a.repeats)
+            if "train" in sections:
+                timed += train_rows(torch, a.repeats)
+            if "baseline" in sections:
+                timed += baseline_rows(a.repeats)
+            rounds.append(timed)
+        rows = merge_rounds(rounds)
         if "memory" in sections and "resnet50" in _torch_models(torch):
-            rows += memory_rows(a.threads)
-        if "baseline" in sections:
-            rows += baseline_rows(a.repeats)
+            at = len(rows) - 1 if rows and "baseline_s" in rows[-1] else len(rows)  # before the baseline
+            rows[at:at] = memory_rows(a.threads)  # measured once: a peak, not a timing
         blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
                 for i in threadpool_info() if i.get("user_api") == "blas"]
     meta = {"date": time.strftime("%Y-%m-%d"), "threads": a.threads, "cpu_count": os.cpu_count(),
             "cpu": cpu_model(), "kernel": platform.release(), "numpy": np.__version__,
-            "torch": torch.__version__, "blas": blas, "gemm_ceiling_gflops": ceiling, "repeats": a.repeats}
+            "torch": torch.__version__, "blas": blas, "gemm_ceiling_gflops": ceiling, "repeats": a.repeats,
+            "rounds": max(1, a.rounds)}
     print(f"juanji vs PyTorch {torch.__version__}: {a.threads} threads, float32, median of {a.repeats} "
-          f"(alternating blocks), {meta['date']}")
+          f"(alternating blocks) in each of {max(1, a.rounds)} rounds, {meta['date']}")
+    if a.rounds > 1:
+        print("Times are medians over the rounds; a ratio is the median of the rounds' ratios, "
+              "with their range in brackets.")
     print(f"CPU: {meta['cpu']} ({os.cpu_count()} cores), kernel {meta['kernel']}, BLAS: {'; '.join(blas)}")
     print(f"NumPy float32 GEMM ceiling: {ceiling:.0f} GFLOP/s\n")
     print("| row | juanji (ms) | PyTorch (ms) | juanji / PyTorch |")
