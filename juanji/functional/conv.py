@@ -129,9 +129,8 @@ class ConvNd(Function):
         padded_shape = (n, x.shape[1]) + tuple(s + b + a for s, (b, a) in zip(x.shape[2:], padding))
         crop = (slice(None), slice(None)) + tuple(slice(b, b + s) for s, (b, _) in zip(x.shape[2:], padding))
         if _compiled_depthwise(x, w, g):
-            dw = depthwise.backward_weight(grad, pad_zeros(x, padding), w.shape, stride, dilation) \
-                if need_w else None
-            dx = depthwise.backward_input(grad, w, padded_shape, stride, dilation)[crop] if need_x else None
+            dw = depthwise.backward_weight(grad, x, w.shape, stride, padding, dilation) if need_w else None
+            dx = depthwise.backward_input(grad, w, x.shape, stride, padding, dilation) if need_x else None
             return dx, dw, db
         dx = None
         adjoint_pads = _adjoint_padding(kernel, stride, padding, dilation, w.shape[1])
@@ -286,9 +285,7 @@ def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequen
     out = xp.empty((n, o_ch, positions), dtype=x.dtype)  # (N, O, L)
     out_groups = out.reshape(n, g, o_ch // g, positions)  # (N, G, Og, L), a view
     if _compiled_depthwise(x, w, groups):
-        depthwise.forward(pad_zeros(x, padding), w, out.reshape(n, o_ch, *out_size), stride, dilation)
-        if b is not None:
-            out += b[:, None]  # broadcast (O, 1)
+        depthwise.forward(x, w, b, out.reshape(n, o_ch, *out_size), stride, padding, dilation)
     elif math.prod(kernel) == 1 and all(s == 1 for s in stride):
         # 1x1 at stride 1: the columns are the input itself, no gather, no chunks (measured
         # as fast as the batch-inner layout even at 7x7, where that one needs two transposes).
@@ -373,7 +370,7 @@ def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: S
     positions = math.prod(conv_output_shape(padded, kernel, stride, dilation))
     is_padded = any(b or a for b, a in padding)
     if _depthwise_shape(w_shape, groups, len(spatial)):
-        return is_padded * n * c * math.prod(padded)
+        return 0  # the compiled loops read the input in place
     ones = bias and groups == 1
     rows = c * math.prod(kernel) + int(ones)
     if math.prod(kernel) == 1 and all(s == 1 for s in stride):
@@ -400,8 +397,7 @@ def backward_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Se
     padded_elems = c * math.prod(padded)  # one image
     is_padded = any(b or a for b, a in padding)
     if _depthwise_shape(w_shape, groups, len(spatial)):
-        # The compiled loops: the padded input (for dW) and the padded input gradient.
-        return need_w * is_padded * n * padded_elems + need_x * n * padded_elems
+        return 0  # the compiled loops: no padded copies; dx is the returned input gradient
     by_correlation = 0
     adjoint = _adjoint_padding(kernel, stride, padding, dilation, cg) if need_x else None
     if adjoint is not None:
