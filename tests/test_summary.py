@@ -390,7 +390,7 @@ def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, p
     backward returns (and their leaf copies) is within 2/3x-3/2x of the measured peak of the
     backward call."""
     from juanji.functional._args import resolve_padding
-    from juanji.functional.conv import backward_workspace_elems
+    from juanji.functional.conv_memory import backward_workspace_elems
     n = 6
     x = juanji.randn(n, cin, size, size, requires_grad=True)
     w = juanji.randn(cout, cin // groups, k, k, requires_grad=True)

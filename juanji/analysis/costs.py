@@ -40,7 +40,7 @@ everything else                        nothing (Conv and Linear keep their input
 
 Workspace: the scratch arrays alive while one layer runs its backward pass, beyond
 what is kept: the gradient of its output and of its input; for a convolution, the scratch
-arrays its backward allocates as juanji/functional/conv.py's ``backward_workspace_elems``
+arrays its backward allocates as juanji/functional/conv_memory.py's ``backward_workspace_elems``
 counts them (that function mirrors the kernel's code paths: cache-sized column and padding
 buffers for a chunk of the batch, the transposed output gradient, per-sample weight gradients
 for small kernels, col2im's padded input gradient where the input gradient is not a
@@ -58,7 +58,7 @@ import numpy as np
 
 from .. import nn
 from ..functional._args import resolve_padding
-from ..functional.conv import backward_workspace_elems
+from ..functional.conv_memory import backward_workspace_elems
 from ..nn.module import Module
 
 __all__ = ["layer_macs", "kept_bytes_extra", "workspace_bytes"]
