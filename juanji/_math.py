@@ -13,6 +13,7 @@ import numpy as np
 
 from .autograd import Function
 from .backend import xp
+from .kernels.layout import from_batch_last, is_batch_last, to_batch_last
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -293,12 +294,15 @@ class Reshape(Function):
             raise ValueError(
                 f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) into {shape}"
             ) from None
-        self.save_for_backward(a.shape)
+        self.save_for_backward(a.shape, is_batch_last(a))
         return out
 
     def backward(self, g: np.ndarray) -> np.ndarray:
-        (shape,) = self.saved
-        return g.reshape(shape)
+        shape, batch_last = self.saved
+        g = g.reshape(shape)
+        # The gradient in the input's memory layout (kernels/layout.py): the ops before a
+        # flatten then multiply like-ordered arrays.
+        return from_batch_last(to_batch_last(g)) if batch_last else g
 
 
 class Transpose(Function):

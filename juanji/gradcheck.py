@@ -81,18 +81,15 @@ def gradcheck(
 
     for i in checked:
         x = inputs[i].data
-        numeric = np.zeros_like(x)
-        flat, nflat = x.reshape(-1), numeric.reshape(-1)
-        if not np.shares_memory(flat, x):
-            raise ValueError(f"gradcheck: input {i} must be a contiguous array")
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
+        numeric = np.zeros(x.shape)
+        for index in np.ndindex(x.shape):  # in place, whatever the layout (a batch-last view too)
+            orig = x[index]
+            x[index] = orig + eps
             plus = objective()
-            flat[j] = orig - eps
+            x[index] = orig - eps
             minus = objective()
-            flat[j] = orig
-            nflat[j] = (plus - minus) / (2 * eps)
+            x[index] = orig
+            numeric[index] = (plus - minus) / (2 * eps)
         err = np.abs(analytic[i] - numeric) - (atol + rtol * np.abs(numeric))
         if err.size and err.max() > 0:
             worst = np.unravel_index(int(np.argmax(err)), err.shape)

@@ -22,6 +22,7 @@ import juanji.functional as F
 from juanji import Tensor
 from juanji.kernels import depthwise as depthwise_kernels
 from juanji.kernels.im2col import col2im, im2col
+from juanji.kernels.layout import from_batch_last, is_batch_last, to_batch_last
 
 conv_module = importlib.import_module("juanji.functional.conv")
 
@@ -275,27 +276,55 @@ def naive_fns(cfg):
 
 
 @contextlib.contextmanager
-def backward_layout(batch_inner: bool, chunk: int | None = None, adjoint: bool = True,
-                    compiled: bool = True):
-    """Force ConvNd onto one of its two GEMM layouts in forward and backward alike (chosen by
-    the output length and by Cg*K otherwise), optionally gather the columns ``chunk`` images
-    at a time (chosen by a byte budget otherwise; the small test shapes would always fit
-    one chunk), and with ``adjoint`` False compute every input gradient by col2im (stride 1
-    uses a correlation otherwise); with ``compiled`` False, 2-D depthwise convs take the
-    NumPy path even when numba is installed."""
-    old = (conv_module._BATCH_INNER_MIN_CGK, conv_module._batch_chunk, conv_module._ADJOINT_MIN_CHANNELS,
-           conv_module._FORWARD_PER_IMAGE_MIN_L, conv_module._COMPILED_DEPTHWISE)
+def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True, compiled: bool = True,
+               backward_batch_inner: bool = False, split_k: bool = False):
+    """Force ConvNd onto one of its routes (chosen by sizes and layouts otherwise):
+
+    * ``batch_last``: forward and backward in the batch-last layout for every output length
+      (else only for a batch-last input; an NCHW one takes the per-image forward);
+    * ``backward_batch_inner``: after a per-image forward, dW (and dx by col2im) with the
+      batch inside the columns (else per image);
+    * ``chunk``: gather the columns ``chunk`` images (NCHW) or output rows (batch-last) at a
+      time (by a byte budget otherwise; the small test shapes always fit one chunk);
+    * ``adjoint`` False: every input gradient by col2im (stride 1 uses a correlation otherwise);
+    * ``compiled`` False: 2-D depthwise convs take the NumPy path even when numba is installed;
+    * ``split_k``: the batch-last dW product always cut into pieces of two positions.
+    """
+    names = ("_BATCH_INNER_MIN_CGK", "_batch_chunk", "_row_chunk", "_ADJOINT_MIN_CHANNELS",
+             "_FORWARD_PER_IMAGE_MIN_L", "_COMPILED_DEPTHWISE", "_SPLIT_K_PIECE", "_SPLIT_K_MAX_ELEMS")
+    old = {name: getattr(conv_module, name) for name in names}
     conv_module._COMPILED_DEPTHWISE = compiled
-    conv_module._BATCH_INNER_MIN_CGK = 0 if batch_inner else 10**9
-    conv_module._FORWARD_PER_IMAGE_MIN_L = 10**9 if batch_inner else 0
+    conv_module._BATCH_INNER_MIN_CGK = 0 if backward_batch_inner else 10**9
+    conv_module._FORWARD_PER_IMAGE_MIN_L = 10**9 if batch_last else 0
     conv_module._ADJOINT_MIN_CHANNELS = 0 if adjoint else 10**9
+    if split_k:
+        conv_module._SPLIT_K_PIECE, conv_module._SPLIT_K_MAX_ELEMS = 2, 10**9
     if chunk is not None:
         conv_module._batch_chunk = lambda n, bytes_per_image, min_images=1: min(n, chunk)
+        conv_module._row_chunk = lambda rows, bytes_per_row, min_rows=1: min(rows, chunk)
     try:
         yield
     finally:
-        (conv_module._BATCH_INNER_MIN_CGK, conv_module._batch_chunk, conv_module._ADJOINT_MIN_CHANNELS,
-         conv_module._FORWARD_PER_IMAGE_MIN_L, conv_module._COMPILED_DEPTHWISE) = old
+        for name, value in old.items():
+            setattr(conv_module, name, value)
+
+
+def arrays_for(cfg, dtype=np.float64, batch_last_x=False):
+    """make_arrays, with x as a batch-last view (stored (C, *spatial, N)) when asked: the
+    layout a layer after a batch-last convolution receives."""
+    arrays = make_arrays(cfg, dtype)
+    if batch_last_x:
+        arrays[0] = from_batch_last(to_batch_last(arrays[0]))  # (both layouts agree when N = 1)
+    return arrays
+
+
+def draw_route(data):
+    return dict(batch_last=data.draw(st.booleans(), label="batch_last"),
+                chunk=data.draw(st.sampled_from([None, 1, 2]), label="chunk"),
+                adjoint=data.draw(st.booleans(), label="adjoint_by_correlation"),
+                compiled=data.draw(st.booleans(), label="compiled_depthwise"),
+                backward_batch_inner=data.draw(st.booleans(), label="backward_batch_inner"),
+                split_k=data.draw(st.booleans(), label="split_k"))
 
 
 # --- forward and gradients against the three references -------------------------------------
@@ -306,12 +335,12 @@ def backward_layout(batch_inner: bool, chunk: int | None = None, adjoint: bool =
 def test_conv_matches_naive_loops_and_torch(nd, data):
     cfg = data.draw(conv_configs(nd))
     fwd, bwd = naive_fns(cfg)
-    with backward_layout(data.draw(st.booleans(), label="batch_inner"),
-                         data.draw(st.sampled_from([None, 1, 2]), label="chunk"),
-                         data.draw(st.booleans(), label="adjoint_by_correlation"),
-                         data.draw(st.booleans(), label="compiled_depthwise")):
-        check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd, what=f"conv{nd}d {cfg}")
-        check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32), what=f"conv{nd}d {cfg}")
+    x_batch_last = data.draw(st.booleans(), label="batch_last_input")
+    with conv_route(**draw_route(data)):
+        check_naive(juanji_fn(cfg), fwd, arrays_for(cfg, np.float64, x_batch_last), naive_backward=bwd,
+                    what=f"conv{nd}d {cfg}")
+        check_torch(juanji_fn(cfg), torch_fn(cfg), arrays_for(cfg, np.float32, x_batch_last),
+                    what=f"conv{nd}d {cfg}")
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
@@ -320,11 +349,9 @@ def test_conv_matches_naive_loops_and_torch(nd, data):
 def test_conv_gradcheck(nd, data):
     cfg = data.draw(conv_configs(nd))
     cfg["n"] = min(cfg["n"], 2)
-    with backward_layout(data.draw(st.booleans(), label="batch_inner"),
-                         data.draw(st.sampled_from([None, 1, 2]), label="chunk"),
-                         data.draw(st.booleans(), label="adjoint_by_correlation"),
-                         data.draw(st.booleans(), label="compiled_depthwise")):
-        check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
+    x_batch_last = data.draw(st.booleans(), label="batch_last_input")
+    with conv_route(**draw_route(data)):
+        check_gradcheck(juanji_fn(cfg), arrays_for(cfg, np.float64, x_batch_last))
 
 
 # Hand-picked corners the random draw might miss.
@@ -350,18 +377,30 @@ CORNERS = [
 ]
 
 
-@pytest.mark.parametrize("route", [(False, None, True), (True, None, True), (False, 2, False, False),
-                                   (True, 2, False, False)],
-                         ids=["per_image", "batch_inner", "per_image-chunks_of_2-col2im-numpy_depthwise",
-                              "batch_inner-chunks_of_2-col2im-numpy_depthwise"])
+ROUTES = {
+    "per_image": dict(batch_last=False),
+    "per_image-batch_inner_backward": dict(batch_last=False, backward_batch_inner=True),
+    "batch_last": dict(batch_last=True),
+    "batch_last_input": dict(batch_last=False),  # the input decides: batch-last
+    "per_image-chunks_of_2-col2im-numpy_depthwise": dict(batch_last=False, chunk=2, adjoint=False,
+                                                         compiled=False),
+    "per_image-batch_inner-chunks_of_2-col2im": dict(batch_last=False, backward_batch_inner=True, chunk=2,
+                                                     adjoint=False, compiled=False),
+    "batch_last-chunks_of_1-col2im-split_k-numpy_depthwise": dict(batch_last=True, chunk=1, adjoint=False,
+                                                                  compiled=False, split_k=True),
+}
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
 @pytest.mark.parametrize("cfg", CORNERS, ids=lambda c: f"{c['nd']}d-k{c['kernel']}-s{c['stride']}-p{c['padding']}")
 def test_conv_corners(cfg, route):
     cfg = dict(cfg, seed=3)
     fwd, bwd = naive_fns(cfg)
-    with backward_layout(*route):
-        check_naive(juanji_fn(cfg), fwd, make_arrays(cfg), naive_backward=bwd)
-        check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32))
-        check_gradcheck(juanji_fn(cfg), make_arrays(cfg))
+    x_batch_last = route == "batch_last_input"
+    with conv_route(**ROUTES[route]):
+        check_naive(juanji_fn(cfg), fwd, arrays_for(cfg, np.float64, x_batch_last), naive_backward=bwd)
+        check_torch(juanji_fn(cfg), torch_fn(cfg), arrays_for(cfg, np.float32, x_batch_last))
+        check_gradcheck(juanji_fn(cfg), arrays_for(cfg, np.float64, x_batch_last))
 
 
 needs_numba = pytest.mark.skipif(not depthwise_kernels.available(),
@@ -411,33 +450,59 @@ def test_batch_chunk_follows_the_column_budget(monkeypatch):
     assert conv_module._batch_chunk(64, 10**12, min_images=16) == 16  # backward's floor on dW's length
 
 
+def test_row_chunk_follows_the_column_budget(monkeypatch):
+    monkeypatch.setattr(conv_module, "_COLS_BUDGET_BYTES", 8 * 2**20)
+    # resnet18's 128-channel stage at 16x16, batch 64: one output row of every image is
+    # 1152 x 16*64 columns (4.7 MB) -> one row at a time.
+    assert conv_module._row_chunk(16, 1152 * 16 * 64 * 4) == 1
+    assert conv_module._row_chunk(4, 10) == 4  # never more than the rows
+    assert conv_module._row_chunk(4, 10**12) == 1  # never less than one row
+    assert conv_module._row_chunk(16, 10**12, min_rows=3) == 3  # backward's floor on dW's length
+
+
 def test_conv_under_a_tiny_column_budget_matches_torch(monkeypatch):
-    # Budget of one byte: every image is its own chunk, in forward and in both backward layouts.
+    # Budget of one byte: every image (NCHW) or output row (batch-last) is its own chunk, in
+    # forward and in every backward layout.
     monkeypatch.setattr(conv_module, "_COLS_BUDGET_BYTES", 1)
+    monkeypatch.setattr(conv_module, "_MIN_DW_POSITIONS", 1)
     cfg = dict(nd=2, n=3, groups=1, cin=8, cout=5, kernel=(3, 3), stride=(1, 1), dilation=(1, 1),
                padding=1, sizes=(6, 7), bias=True, seed=5)
-    for batch_inner in (False, True):
+    for route in ({"batch_last": True}, {"batch_last": False}, {"batch_last": False, "backward_batch_inner": True}):
         for adjoint in (False, True):
-            with backward_layout(batch_inner, adjoint=adjoint):
+            with conv_route(**route, adjoint=adjoint):
                 check_torch(juanji_fn(cfg), torch_fn(cfg), make_arrays(cfg, np.float32))
 
 
-@pytest.mark.parametrize("cin,k,expected", [(64, 3, "batch_inner"), (1, 5, "per_image")])
-def test_backward_layout_is_chosen_by_gemm_size(monkeypatch, cin, k, expected):
-    # 64->8 3x3 (Cg*K = 576) takes the batch-inner GEMMs, 1->8 5x5 (Cg*K = 25) the per-image ones.
+@pytest.mark.parametrize("cin,size,k,batch_last,expected", [
+    (64, 6, 3, False, "batch_last"),    # 6x6: short rows -> batch-last, whatever the input layout
+    (1, 6, 5, False, "batch_last"),
+    (64, 40, 3, False, "batch_inner"),  # 38x38 outputs, NCHW input: per-image forward; Cg*K = 576
+    (1, 40, 5, False, "per_image"),     # ... Cg*K = 25: per-image backward too
+    (4, 40, 3, True, "batch_last"),     # a batch-last input stays batch-last at any size
+])
+def test_route_is_chosen_by_output_length_layout_and_gemm_size(monkeypatch, cin, size, k, batch_last,
+                                                                expected):
     calls = []
-    for name in ("_backward_batch_inner", "_backward_per_image"):
-        original = getattr(conv_module.ConvNd, name)
+    spies = {"_backward_batch_inner": conv_module.ConvNd, "_backward_per_image": conv_module.ConvNd,
+             "_backward_batch_last": conv_module}
+    for name, owner in spies.items():
+        original = getattr(owner, name)
 
-        def spy(self, *args, _original=original, _name=name):
+        def spy(*args, _original=original, _name=name):
             calls.append(_name.removeprefix("_backward_"))
-            return _original(self, *args)
+            return _original(*args)
 
-        monkeypatch.setattr(conv_module.ConvNd, name, spy)
-    x = juanji.randn(2, cin, 6, 6, requires_grad=True)
+        monkeypatch.setattr(owner, name, spy)
+    data = np.random.default_rng(0).standard_normal((3, cin, size, size)).astype(np.float32)
+    if batch_last:
+        data = from_batch_last(to_batch_last(data))
+    x = juanji.tensor(data, requires_grad=True)
     w = juanji.randn(8, cin, k, k, requires_grad=True)
-    F.conv2d(x, w).sum().backward()
+    out = F.conv2d(x, w)
+    assert is_batch_last(out.data) == (expected == "batch_last")
+    out.sum().backward()
     assert calls == [expected]
+    assert is_batch_last(x.grad.data) == (expected == "batch_last")  # the gradient in x's layout
 
 
 def test_tensorflow_documented_same_and_valid_example():

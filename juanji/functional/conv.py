@@ -55,8 +55,9 @@ import numpy as np
 from ..autograd import Function
 from ..backend import xp
 from ..kernels import depthwise
-from ..kernels.im2col import (col2im, col2im_batch_inner, conv_output_shape, im2col,
-                              im2col_batch_inner, pad_zeros)
+from ..kernels.im2col import (col2im, col2im_batch_inner, col2im_batch_last_add, conv_output_shape,
+                              im2col, im2col_batch_inner, pad_zeros, patch_view_batch_last)
+from ..kernels.layout import from_batch_last, is_batch_last, to_batch_last
 from ..tensor import Tensor
 from ._args import check_input, ntuple, resolve_padding
 
@@ -86,6 +87,12 @@ _MIN_DW_POSITIONS = 4096
 # ~45 -> 7 ms). The tests turn this off to keep the NumPy path covered, and compare both.
 _COMPILED_DEPTHWISE = True
 
+# The batch-last dW product is cut into pieces of this many positions when its result has at
+# most _SPLIT_K_MAX_ELEMS entries (see _weight_gradient); measured: 6 x 25 over 50,176
+# positions 1.2 -> 0.2 ms, 30 x 25 over 57,600 1.9 -> 1.0 ms, no gain from 16 x 150 up.
+_SPLIT_K_PIECE = 1024
+_SPLIT_K_MAX_ELEMS = 1024
+
 # Forward multiplies per image when each image has at least this many output positions
 # (the product's long side), and with the batch inside the columns below it.
 _FORWARD_PER_IMAGE_MIN_L = 1024
@@ -113,7 +120,8 @@ class ConvNd(Function):
                 stride: tuple[int, ...], padding: tuple[tuple[int, int], ...],
                 dilation: tuple[int, ...], groups: int) -> np.ndarray:
         self.save_for_backward(x, w, stride, padding, dilation, groups)
-        return correlate(x, w, b, stride, padding, dilation, groups)
+        self.batch_last = _batch_last_route(x, w.shape, stride, padding, dilation, groups)
+        return correlate(x, w, b, stride, padding, dilation, groups, self.batch_last)
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         x, w, stride, padding, dilation, g = self.saved
@@ -129,6 +137,7 @@ class ConvNd(Function):
         padded_shape = (n, x.shape[1]) + tuple(s + b + a for s, (b, a) in zip(x.shape[2:], padding))
         crop = (slice(None), slice(None)) + tuple(slice(b, b + s) for s, (b, _) in zip(x.shape[2:], padding))
         if _compiled_depthwise(x, w, g):
+            grad, x = xp.ascontiguousarray(grad), xp.ascontiguousarray(x)  # NCHW for the loops
             dw = depthwise.backward_weight(grad, x, w.shape, stride, padding, dilation) if need_w else None
             dx = depthwise.backward_input(grad, w, x.shape, stride, padding, dilation) if need_x else None
             return dx, dw, db
@@ -136,10 +145,14 @@ class ConvNd(Function):
         adjoint_pads = _adjoint_padding(kernel, stride, padding, dilation, w.shape[1])
         if need_x and adjoint_pads is not None:
             # Stride 1: dx is itself a correlation, of the output gradient with the flipped,
-            # transposed kernel, so it goes through forward's cache-blocked path and lands
-            # contiguous in (N, C, H, W), with no column gradient and no col2im scatter.
-            dx = correlate(grad, _adjoint_weight(w, g), None, stride, adjoint_pads, dilation, g)
+            # transposed kernel, so it goes through forward's cache-blocked path, in the
+            # gradient's layout, with no column gradient and no col2im scatter.
+            dx = correlate(grad, _adjoint_weight(w, g), None, stride, adjoint_pads, dilation, g,
+                           self.batch_last or None)
             need_x = False
+        if self.batch_last and (need_w or need_x):
+            dw, dx_t = _backward_batch_last(x, w, grad, stride, padding, dilation, g, need_w, need_x)
+            return (dx if dx_t is None else dx_t), dw, db
         if need_w or need_x:
             cg_k = w[0].size  # Cg*K, the inner dimension of the forward GEMM
             if cg_k >= _BATCH_INNER_MIN_CGK:
@@ -269,12 +282,21 @@ def _head(buf: np.ndarray | None, m: int) -> np.ndarray | None:
 
 
 def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequence[int],
-              padding: Sequence[tuple[int, int]], dilation: Sequence[int], groups: int) -> np.ndarray:
+              padding: Sequence[tuple[int, int]], dilation: Sequence[int], groups: int,
+              batch_last: bool | None = None) -> np.ndarray:
     """The forward formula on raw arrays: (N, C, *spatial) -> (N, O, *out_size).
 
-    Gathers the columns a chunk of images at a time into one reused buffer and multiplies
-    while they are in cache (see _COLS_BUDGET_BYTES); 1x1 stride-1 kernels need no gather.
+    ``batch_last``: compute in the batch-last layout and return a batch-last view (see
+    _batch_last_route, which decides when None). Otherwise gathers the columns a chunk of
+    images at a time into one reused buffer and multiplies while they are in cache (see
+    _COLS_BUDGET_BYTES); 1x1 stride-1 kernels need no gather.
     """
+    if batch_last is None:
+        batch_last = _batch_last_route(x, w.shape, stride, padding, dilation, groups)
+    if batch_last:
+        return from_batch_last(_correlate_batch_last(to_batch_last(x), w, b, stride, padding, dilation,
+                                                     groups))  # (N, O, *out_size), a view
+    x = xp.ascontiguousarray(x)  # e.g. a batch-last view headed for the compiled depthwise loops
     n, c = x.shape[:2]
     o_ch = w.shape[0]
     kernel = w.shape[2:]
@@ -293,8 +315,6 @@ def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequen
         xp.matmul(w.reshape(g, o_ch // g, -1), xpad.reshape(n, g, -1, positions), out=out_groups)
         if b is not None:
             out += b[:, None]  # broadcast (O, 1)
-    elif positions < _FORWARD_PER_IMAGE_MIN_L:
-        _correlate_batch_inner(x, w, b, stride, padding, dilation, groups, padded, out)
     else:
         # Bias inside the GEMM when there is one group: [W | b] @ [cols; 1] = W @ cols + b,
         # no extra pass over out (the row of ones lives in the reused column buffer).
@@ -316,40 +336,139 @@ def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequen
     return out.reshape(n, o_ch, *out_size)  # (N, O, OH, OW), free
 
 
-def _correlate_batch_inner(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequence[int],
-                           padding: Sequence[tuple[int, int]], dilation: Sequence[int], g: int,
-                           padded: Sequence[int], out: np.ndarray) -> None:
-    """Forward for small outputs (L = OH*OW short): per chunk, ONE product over the chunk.
+def _batch_last_route(x: np.ndarray, w_shape: Sequence[int], stride: Sequence[int],
+                      padding: Sequence[tuple[int, int]], dilation: Sequence[int], groups: int) -> bool:
+    """Whether a convolution runs in the batch-last layout (C, *spatial, N) (see
+    _correlate_batch_last): when its input already is batch-last (the previous layer's output),
+    or when each image has few output positions (L < _FORWARD_PER_IMAGE_MIN_L), where the
+    per-image product is thin and the NCHW column rows are short. The compiled depthwise loops
+    and 1x1 stride-1 kernels on an NCHW input (no gather at all) stay in NCHW."""
+    if _depthwise_shape(w_shape, groups, x.ndim - 2):
+        return False
+    if is_batch_last(x):
+        return True
+    kernel = w_shape[2:]
+    if math.prod(kernel) == 1 and all(s == 1 for s in stride):
+        return False
+    padded = tuple(s + b + a for s, (b, a) in zip(x.shape[2:], padding))
+    return math.prod(conv_output_shape(padded, kernel, stride, dilation)) < _FORWARD_PER_IMAGE_MIN_L
 
-    Per image, W (O, C*K) @ cols (C*K, L) with a short L repacks the whole weight for a
-    thin product (resnet18's 512-channel stage at 4x4: L = 16). With the batch inside the
-    columns, (C*K, m*L), it is one product per chunk; the (O, m, L) result is then copied
-    into out's (m, O, L) slots. Fills out (N, O, L) in place.
+
+def _row_chunk(out_rows: int, bytes_per_row: int, min_rows: int = 1) -> int:
+    """Output rows (first spatial axis) per chunk of the batch-last layout: as many as the
+    column budget holds, and at least ``min_rows``; within [1, out_rows]."""
+    by_budget = _COLS_BUDGET_BYTES // max(bytes_per_row, 1)
+    return max(1, min(out_rows, max(by_budget, min_rows)))
+
+
+def _correlate_batch_last(x_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequence[int],
+                          padding: Sequence[tuple[int, int]], dilation: Sequence[int], g: int) -> np.ndarray:
+    """Forward in the batch-last layout: (C, *spatial, N) -> (O, *out_size, N).
+
+    The columns of a chunk of output rows, cols_t[(c, i, j), (y, x, n)], are gathered from
+    the padded input with runs of OW*N numbers (NCHW's are OW long: 4 at 4x4), and one
+    product per group, W (Og, Cg*K) @ cols_t (Cg*K, rows*OW*N), writes those output rows of
+    every image at once, already in the layout the next layer reads: no transposes.
     """
-    n, c = x.shape[:2]
+    c, n = x_t.shape[0], x_t.shape[-1]
     o_ch, kernel = w.shape[0], w.shape[2:]
-    positions = out.shape[-1]
-    ones = b is not None and g == 1
+    padded = tuple(s + pb + pa for s, (pb, pa) in zip(x_t.shape[1:-1], padding))
+    out_size = conv_output_shape(padded, kernel, stride, dilation)
+    out_t = xp.empty((o_ch, *out_size, n), dtype=x_t.dtype)  # (O, OH, OW, N)
+    out_g = out_t.reshape(g, o_ch // g, -1)  # (G, Og, L*N), a view
+    if math.prod(kernel) == 1 and all(s == 1 for s in stride) and padded == x_t.shape[1:-1]:
+        # 1x1 at stride 1: the columns are the input itself.
+        xp.matmul(w.reshape(g, o_ch // g, -1), x_t.reshape(g, c // g, -1), out=out_g)
+        if b is not None:
+            out_g += b.reshape(g, -1, 1)
+        return out_t
+    ones = b is not None and g == 1  # bias inside the GEMM: [W | b] @ [cols; 1]
     w_mat = _weight_matrix(w, b if ones else None, g)  # (G, Og, Cg*K [+1])
     gathered = c * math.prod(kernel)  # C*K
     rows = gathered + int(ones)
-    chunk = _batch_chunk(n, rows * positions * x.itemsize, -(-_MIN_DW_POSITIONS // positions))
-    buf = xp.empty(rows * chunk * positions, dtype=x.dtype)  # flat: any chunk's prefix is contiguous
-    res = xp.empty(o_ch * chunk * positions, dtype=x.dtype)
-    pad_buf = _padded_buffer(x, chunk, padded, padding)
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        span = (stop - start) * positions  # m*L
-        cols_t = buf[: rows * span].reshape(rows, span)  # (C*K [+1], m*L)
+    row = math.prod(out_size[1:]) * n  # columns per output row: OW*N
+    view = patch_view_batch_last(pad_zeros(x_t, padding, first=1), kernel, stride, dilation)  # (C, KH, KW, OH, OW, N)
+    step = _row_chunk(out_size[0], rows * row * x_t.itemsize)
+    buf = xp.empty(rows * step * row, dtype=x_t.dtype)  # flat: any chunk's prefix is contiguous
+    for y0 in range(0, out_size[0], step):
+        y1 = min(out_size[0], y0 + step)
+        span = (y1 - y0) * row
+        cols = buf[: rows * span].reshape(rows, span)  # (C*K [+1], rows*OW*N)
         if ones:
-            cols_t[-1] = 1
-        xpad = pad_zeros(x[start:stop], padding, out=_head(pad_buf, stop - start))  # (m, C, HP, WP)
-        im2col_batch_inner(xpad, kernel, stride, dilation, out=cols_t[:gathered])  # leading rows: contiguous
-        prod = xp.matmul(w_mat, cols_t.reshape(g, -1, span),
-                         out=res[: o_ch * span].reshape(g, o_ch // g, span))  # (G, Og, m*L)
-        out[start:stop] = prod.reshape(o_ch, stop - start, positions).swapaxes(0, 1)  # (m, O, L)
+            cols[-1] = 1
+        target = cols[:gathered].reshape(c, *kernel, y1 - y0, *out_size[1:], n)  # a view
+        xp.copyto(target, view[(slice(None),) * (1 + len(kernel)) + (slice(y0, y1),)])  # the gather
+        xp.matmul(w_mat, cols.reshape(g, -1, span), out=out_g[:, :, y0 * row: y1 * row])
     if b is not None and not ones:
-        out += b[:, None]  # broadcast (O, 1)
+        out_g += b.reshape(g, -1, 1)
+    return out_t
+
+
+def _weight_gradient(dout_c: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """dout_c (G, Og, S) @ cols (G, Cg*K, S)^T -> (G, Og, Cg*K), a sum over S positions.
+
+    When the result is tiny (a first layer: 6 x 25 for LeNet-5's c1) and S long, one BLAS
+    call runs on one core at ~15 GFLOP/s; cut S into pieces of _SPLIT_K_PIECE, multiply them
+    as a batch and add the partial products (LeNet-5's c1 at batch 128: 1.2 -> 0.25 ms).
+    """
+    g, og, span = dout_c.shape
+    cgk = cols.shape[1]
+    if og * cgk > _SPLIT_K_MAX_ELEMS or span < 2 * _SPLIT_K_PIECE:
+        return dout_c @ cols.swapaxes(-1, -2)
+    pieces = span // _SPLIT_K_PIECE
+    cut = pieces * _SPLIT_K_PIECE
+    a = dout_c[..., :cut].reshape(g, og, pieces, _SPLIT_K_PIECE).transpose(0, 2, 1, 3)  # (G, P, Og, piece)
+    b = cols[..., :cut].reshape(g, cgk, pieces, _SPLIT_K_PIECE).transpose(0, 2, 3, 1)  # (G, P, piece, Cg*K)
+    return (a @ b).sum(axis=1) + dout_c[..., cut:] @ cols[..., cut:].swapaxes(-1, -2)
+
+
+def _backward_batch_last(x: np.ndarray, w: np.ndarray, grad: np.ndarray, stride: Sequence[int],
+                         padding: Sequence[tuple[int, int]], dilation: Sequence[int], g: int,
+                         need_w: bool, need_x: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """dW (and dx by col2im, when it is not a correlation) in the batch-last layout.
+
+    Per chunk of output rows, the columns (for dW) and then the column gradient (for dx)
+    share one reused buffer: dW += dout_t (Og, rows*OW*N) @ cols_t^T, and
+    dcols_t = W^T @ dout_t, added back onto the padded input's rows by col2im. The output
+    gradient in this layout needs no copy when it arrives batch-last (the usual case: the
+    layers after this one produced it from this layer's batch-last output).
+    """
+    o_ch, kernel = w.shape[0], w.shape[2:]
+    x_t = to_batch_last(x)  # (C, *spatial, N)
+    dout_t = to_batch_last(grad)  # (O, *out_size, N)
+    c, n = x_t.shape[0], x_t.shape[-1]
+    out_size = dout_t.shape[1:-1]
+    row = math.prod(out_size[1:]) * n  # OW*N
+    rows = c * math.prod(kernel)  # C*K
+    dout_g = dout_t.reshape(g, o_ch // g, -1)  # (G, Og, L*N)
+    # dW sums over a chunk's positions: keep that sum long (see _MIN_DW_POSITIONS).
+    step = _row_chunk(out_size[0], rows * row * x_t.itemsize, -(-_MIN_DW_POSITIONS // row))
+    buf = xp.empty(rows * step * row, dtype=x_t.dtype)
+    dw = dxpad_t = None
+    if need_w:
+        view = patch_view_batch_last(pad_zeros(x_t, padding, first=1), kernel, stride, dilation)
+        dw = xp.zeros((g, o_ch // g, rows // g), dtype=x_t.dtype)  # (G, Og, Cg*K)
+    if need_x:
+        padded = tuple(s + pb + pa for s, (pb, pa) in zip(x_t.shape[1:-1], padding))
+        dxpad_t = xp.zeros((c, *padded, n), dtype=x_t.dtype)  # (C, HP, WP, N)
+        w_t = w.reshape(g, o_ch // g, -1).swapaxes(-1, -2)  # (G, Cg*K, Og), a view
+    for y0 in range(0, out_size[0], step):
+        y1 = min(out_size[0], y0 + step)
+        span = (y1 - y0) * row
+        scratch = buf[: rows * span].reshape(rows, span)  # (C*K, rows*OW*N)
+        dout_c = dout_g[:, :, y0 * row: y1 * row]  # (G, Og, rows*OW*N), a view
+        if need_w:
+            xp.copyto(scratch.reshape(c, *kernel, y1 - y0, *out_size[1:], n),
+                      view[(slice(None),) * (1 + len(kernel)) + (slice(y0, y1),)])
+            dw += _weight_gradient(dout_c, scratch.reshape(g, -1, span))  # (G, Og, Cg*K)
+        if need_x:
+            dcols = xp.matmul(w_t, dout_c, out=scratch.reshape(g, -1, span))  # (G, Cg*K, rows*OW*N)
+            col2im_batch_last_add(dcols, dxpad_t, kernel, stride, dilation, y0)
+    dx = None
+    if need_x:
+        crop = tuple(slice(pb, pb + s) for s, (pb, _) in zip(x_t.shape[1:-1], padding))
+        dx = from_batch_last(dxpad_t[(slice(None), *crop)])  # (N, C, H, W): drop the padding
+    return (dw.reshape(w.shape) if need_w else None), dx
 
 
 def _weight_matrix(w: np.ndarray, b: np.ndarray | None, g: int) -> np.ndarray:

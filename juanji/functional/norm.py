@@ -32,6 +32,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..autograd import Function
+from ..backend import xp
+from ..kernels.layout import is_batch_last, to_batch_last
 from ..tensor import Tensor
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "local_response_norm"]
@@ -80,6 +82,8 @@ def _channel_sum(a: np.ndarray) -> np.ndarray:
     """Sum of (N, C, *spatial) over everything but C, as (C,): first the contiguous
     spatial axis (NumPy's pairwise summation keeps float32 accurate), then the batch."""
     n, c = a.shape[0], a.shape[1]
+    if is_batch_last(a):  # stored (C, *spatial, N): one contiguous row per channel
+        return to_batch_last(a).reshape(c, -1).sum(axis=1)  # (C,)
     return a.reshape(n, c, -1).sum(axis=2).sum(axis=0)  # (C,)
 
 
@@ -88,6 +92,9 @@ def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     one dot product per (n, c) row (a batched matmul of (1, S) by (S, 1)), then the sum over
     the batch. Measured 1.0 ms against 3.4 ms for (a * b) summed, on (64, 64, 32, 32)."""
     n, c = a.shape[0], a.shape[1]
+    if is_batch_last(a) and is_batch_last(b):  # one contiguous row per channel: C dot products
+        return (to_batch_last(a).reshape(c, 1, -1) @ to_batch_last(b).reshape(c, -1, 1)).reshape(c)
+    a, b = xp.ascontiguousarray(a), xp.ascontiguousarray(b)  # matmul's BLAS path needs unit strides
     return (a.reshape(n, c, 1, -1) @ b.reshape(n, c, -1, 1)).reshape(n, c).sum(axis=0)  # (C,)
 
 

@@ -40,7 +40,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..backend import xp
 
 __all__ = ["conv_output_shape", "patch_view", "im2col", "col2im", "im2col_batch_inner",
-           "col2im_batch_inner", "pad_zeros"]
+           "col2im_batch_inner", "pad_zeros", "patch_view_batch_last", "col2im_batch_last_add"]
 
 
 def conv_output_shape(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
@@ -63,8 +63,10 @@ def _window_slices(offset: Sequence[int], out: Sequence[int], stride: Sequence[i
                  for i, o, s, d in zip(offset, out, stride, dilation))
 
 
-def pad_zeros(x: np.ndarray, pads: Sequence[tuple[int, int]], out: np.ndarray | None = None) -> np.ndarray:
-    """Zero-pad the trailing ``len(pads)`` (spatial) dims by (before, after) pairs.
+def pad_zeros(x: np.ndarray, pads: Sequence[tuple[int, int]], out: np.ndarray | None = None,
+              first: int | None = None) -> np.ndarray:
+    """Zero-pad ``len(pads)`` (spatial) dims by (before, after) pairs: the trailing ones, or
+    those from axis ``first`` on (``first=1`` for the batch-last layout (C, *spatial, N)).
 
     Same result as ``np.pad(x, ((0, 0), (0, 0), *pads))``, but one allocation and one copy
     (np.pad is slower on small arrays). Returns ``x`` itself when nothing is padded.
@@ -75,15 +77,16 @@ def pad_zeros(x: np.ndarray, pads: Sequence[tuple[int, int]], out: np.ndarray | 
     """
     if all(b == 0 and a == 0 for b, a in pads):
         return x
-    lead = x.shape[: x.ndim - len(pads)]
-    spatial = x.shape[x.ndim - len(pads):]
-    shape = lead + tuple(n + b + a for n, (b, a) in zip(spatial, pads))  # (N, C, HP, WP)
+    first = x.ndim - len(pads) if first is None else first
+    spatial = x.shape[first: first + len(pads)]
+    shape = (x.shape[:first] + tuple(n + b + a for n, (b, a) in zip(spatial, pads))
+             + x.shape[first + len(pads):])  # (N, C, HP, WP) or (C, HP, WP, N)
     if out is None:
         out = xp.zeros(shape, dtype=x.dtype)
     elif out.shape != shape:
         raise ValueError(f"pad_zeros: out has shape {out.shape}, expected {shape}")
     interior = tuple(slice(b, b + n) for n, (b, _) in zip(spatial, pads))
-    out[(Ellipsis, *interior)] = x
+    out[(slice(None),) * first + interior] = x
     return out
 
 
@@ -255,3 +258,46 @@ def col2im_batch_inner(cols_t: np.ndarray, padded_shape: Sequence[int], kernel: 
             (slice(None), *offset)
         ]  # (C, N, OH, OW)
     return dxpad_t.swapaxes(0, 1)  # (N, C, HP, WP), a view
+
+
+# --- the batch-last layout, for short rows -----------------------------------------------------
+# An activation stored as (C, *spatial, N) in memory and seen as its (N, C, *spatial) view.
+# Its columns are cols_t[(c, i, j), (y, x, n)] = xp[c, y*SH + i*DH, x*SW + j*DW, n]: at
+# stride 1 the run for one (c, i, j, y) is OW*N consecutive numbers, where the NCHW layouts
+# copy runs of OW (4 numbers at 4x4, which NumPy's copy loop handles one short run at a
+# time). The product W @ cols_t is (O, OH*OW*N): the next layer's input in the same layout,
+# so no transposes between layers (juanji/functional/conv.py says when it is used).
+
+
+def patch_view_batch_last(xpad_t: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+                          dilation: Sequence[int]) -> np.ndarray:
+    """Every patch of a padded batch-last input (C, *spatial, N) as a strided view (no copy).
+
+    view[c, i, j, y, x, n] = xpad_t[c, y*SH + i*DH, x*SW + j*DW, n]; shape (C, KH, KW, OH, OW, N).
+    """
+    nd = len(kernel)
+    axes = tuple(range(1, 1 + nd))
+    spans = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    windows = sliding_window_view(xpad_t, spans, axis=axes)  # (C, HP-span+1, WP-span+1, N, spanH, spanW)
+    windows = windows[(slice(None), *(slice(None, None, s) for s in stride), slice(None),
+                       *(slice(None, None, d) for d in dilation))]  # (C, OH, OW, N, KH, KW)
+    order = (0, *range(2 + nd, 2 + 2 * nd), *range(1, 1 + nd), 1 + nd)
+    return windows.transpose(order)  # (C, KH, KW, OH, OW, N)
+
+
+def col2im_batch_last_add(dcols: np.ndarray, dxpad_t: np.ndarray, kernel: Sequence[int],
+                          stride: Sequence[int], dilation: Sequence[int], row0: int) -> None:
+    """Adjoint of the batch-last gather for output rows row0, row0 + 1, ... (first spatial axis):
+    add dcols (C*KH*KW, rows*OW*N) onto the padded batch-last gradient (C, HP, WP, N) in place.
+
+    KH*KW strided adds, one per kernel offset; within one offset no pixel repeats.
+    """
+    c, n = dxpad_t.shape[0], dxpad_t.shape[-1]
+    out_size = list(conv_output_shape(dxpad_t.shape[1:-1], kernel, stride, dilation))
+    out_size[0] = dcols.size // (c * int(np.prod(kernel)) * int(np.prod(out_size[1:])) * n)  # rows here
+    cols = dcols.reshape(c, *kernel, *out_size, n)  # (C, KH, KW, rows, OW, N)
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        window = list(_window_slices(offset, out_size, stride, dilation))
+        first = window[0]
+        window[0] = slice(first.start + stride[0] * row0, first.stop + stride[0] * row0, first.step)
+        dxpad_t[(slice(None), *window, slice(None))] += cols[(slice(None), *offset)]  # (C, rows, OW, N)

@@ -42,6 +42,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..backend import xp
+from .layout import zeros_as
 
 __all__ = [
     "effective_pads", "pad_constant", "crop_padding", "max_pool_forward", "max_pool_backward",
@@ -401,11 +402,11 @@ def max_pool_tiles_forward(x: np.ndarray, kernel: Sequence[int], out_size: Seque
                            with_argmax: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Max over tiling windows, and the row-major offset of each window's first maximum."""
     offsets = list(itertools.product(*(range(k) for k in kernel)))
-    out = _tile_view(x, offsets[0], kernel, out_size).copy()                     # (N, C, OH, OW)
+    out = _tile_view(x, offsets[0], kernel, out_size).copy(order="K")            # (N, C, OH, OW), x's layout
     arg = mask = None
     if with_argmax:
-        arg = xp.zeros(out.shape, dtype=_offset_dtype(len(offsets)))             # (N, C, OH, OW)
-        mask = xp.empty(out.shape, dtype=bool)                                   # (N, C, OH, OW)
+        arg = xp.zeros_like(out, dtype=_offset_dtype(len(offsets)))              # (N, C, OH, OW)
+        mask = xp.empty_like(out, dtype=bool)                                    # (N, C, OH, OW)
     for index, offset in enumerate(offsets[1:], start=1):
         view = _tile_view(x, offset, kernel, out_size)                           # (N, C, OH, OW)
         if with_argmax:
@@ -421,7 +422,7 @@ def max_pool_tiles_backward(g: np.ndarray, arg: np.ndarray, in_shape: Sequence[i
                             kernel: Sequence[int]) -> np.ndarray:
     """dx[..., o*K + arg] = g[..., o]: each offset's share written into its strided view."""
     out_size = g.shape[2:]
-    dx = xp.zeros(tuple(in_shape), dtype=g.dtype)                                # (N, C, H, W)
+    dx = zeros_as(arg, in_shape, g.dtype)                                        # (N, C, H, W), x's layout
     offsets = itertools.product(*(range(k) for k in kernel))
     for index, offset in enumerate(offsets):
         xp.multiply(g, arg == index, out=_tile_view(dx, offset, kernel, out_size))  # (N, C, OH, OW)
