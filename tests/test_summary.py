@@ -376,25 +376,33 @@ def test_receptive_field_errors():
         receptive_field(nn.Sequential(nn.Linear(3, 2)), (3,))
 
 
-@pytest.mark.parametrize("cin,cout,k,stride,padding,size,groups", [
-    (64, 64, 3, 1, 1, 24, 1),   # batch-inner dW, input gradient by correlation
-    (64, 32, 3, 2, 1, 24, 1),   # batch-inner dW, col2im input gradient (stride 2)
-    (1, 16, 5, 1, 2, 40, 1),    # per-image dW (Cg*K = 25), col2im (one input channel)
-    (2, 8, 3, 2, 0, 40, 1),     # per-image dW and col2im (Cg*K = 18)
-    (256, 64, 1, 1, 0, 6, 1),   # 1x1: no gather at all
-    (64, 16, 3, 1, 1, 6, 1),    # small L: the input gradient's correlation takes the batch-inner forward
-    (32, 32, 3, 1, 1, 24, 32),  # depthwise: compiled loops when numba is installed, else im2col
+@pytest.mark.parametrize("cin,cout,k,stride,padding,size,groups,batch_last", [
+    (64, 64, 3, 1, 1, 40, 1, False),   # per-image forward: batch-inner dW, input gradient by correlation
+    (64, 32, 3, 2, 1, 64, 1, False),   # per-image forward: batch-inner dW, col2im (stride 2)
+    (1, 16, 5, 1, 2, 40, 1, False),    # per-image dW (Cg*K = 25), col2im (one input channel)
+    (2, 8, 3, 2, 0, 70, 1, False),     # per-image dW and col2im (Cg*K = 18)
+    (256, 64, 1, 1, 0, 6, 1, False),   # 1x1 on NCHW: no gather at all
+    (256, 64, 1, 1, 0, 6, 1, True),    # 1x1 on a batch-last input: no gather either
+    (64, 64, 3, 1, 1, 24, 1, True),    # batch-last: dW by row chunks, input gradient by correlation
+    (64, 32, 3, 2, 1, 24, 1, True),    # batch-last: dW and col2im (stride 2)
+    (1, 16, 5, 1, 2, 24, 1, False),    # batch-last route from an NCHW input (one copy), col2im
+    (32, 32, 3, 1, 1, 24, 32, False),  # depthwise: compiled loops when numba is installed, else im2col
 ])
-def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, padding, size, groups):
+def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, padding, size, groups,
+                                                         batch_last):
     """backward_workspace_elems mirrors ConvNd.backward: its count plus the two gradients
     backward returns (and their leaf copies) is within 2/3x-3/2x of the measured peak of the
-    backward call."""
+    backward call. The output gradient arrives in the output's layout, as in a network."""
     from juanji.functional._args import resolve_padding
     from juanji.functional.conv_memory import backward_workspace_elems
+    from juanji.kernels.layout import from_batch_last, is_batch_last, to_batch_last
     n = 6
-    x = juanji.randn(n, cin, size, size, requires_grad=True)
+    data = np.random.default_rng(0).standard_normal((n, cin, size, size)).astype(np.float32)
+    x = juanji.tensor(from_batch_last(to_batch_last(data)) if batch_last else data, requires_grad=True)
     w = juanji.randn(cout, cin // groups, k, k, requires_grad=True)
-    g = np.ones(F.conv2d(x, w, stride=stride, padding=padding, groups=groups).shape, np.float32)
+    y = F.conv2d(x, w, stride=stride, padding=padding, groups=groups).data
+    g = np.ones_like(y)  # y's layout
+    assert is_batch_last(g) == is_batch_last(y)
     F.conv2d(x, w, stride=stride, padding=padding, groups=groups).backward(g)  # warm-up: any compiling
     x.grad = w.grad = None
     out = F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
@@ -408,7 +416,7 @@ def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, p
         tracemalloc.stop()
     pads = resolve_padding(padding, (size, size), (k, k), (stride, stride), (1, 1), "conv2d")
     scratch = backward_workspace_elems(n, cin, (size, size), w.shape, (stride, stride), pads, (1, 1), groups,
-                                       need_x=True, need_w=True, itemsize=4)
+                                       need_x=True, need_w=True, itemsize=4, x_batch_last=batch_last)
     # The scratch with dx and dW as backward returns them, or, after the scratch is freed,
     # dx and dW with the copies the leaves keep as .grad, whichever is larger.
     grads = x.data.size + w.data.size

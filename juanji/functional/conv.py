@@ -343,14 +343,21 @@ def _batch_last_route(x: np.ndarray, w_shape: Sequence[int], stride: Sequence[in
     or when each image has few output positions (L < _FORWARD_PER_IMAGE_MIN_L), where the
     per-image product is thin and the NCHW column rows are short. The compiled depthwise loops
     and 1x1 stride-1 kernels on an NCHW input (no gather at all) stay in NCHW."""
-    if _depthwise_shape(w_shape, groups, x.ndim - 2):
+    return _batch_last_by_shape(is_batch_last(x), x.shape[2:], w_shape, stride, padding, dilation, groups)
+
+
+def _batch_last_by_shape(x_batch_last: bool, spatial: Sequence[int], w_shape: Sequence[int],
+                         stride: Sequence[int], padding: Sequence[tuple[int, int]],
+                         dilation: Sequence[int], groups: int) -> bool:
+    """_batch_last_route from the input's layout and sizes alone (conv_memory.py uses it too)."""
+    if _depthwise_shape(w_shape, groups, len(spatial)):
         return False
-    if is_batch_last(x):
+    if x_batch_last:
         return True
     kernel = w_shape[2:]
     if math.prod(kernel) == 1 and all(s == 1 for s in stride):
         return False
-    padded = tuple(s + b + a for s, (b, a) in zip(x.shape[2:], padding))
+    padded = tuple(s + b + a for s, (b, a) in zip(spatial, padding))
     return math.prod(conv_output_shape(padded, kernel, stride, dilation)) < _FORWARD_PER_IMAGE_MIN_L
 
 

@@ -3,6 +3,12 @@
 Each function mirrors a code path of ``correlate`` / ``ConvNd.backward`` (the same chunk
 sizes, from the same ``_batch_chunk`` and thresholds), so a change to the kernel changes the
 estimate with it; tests/test_summary.py checks the count against tracemalloc per path.
+
+``x_batch_last``: whether the input arrives in the batch-last layout (see conv.py). None
+assumes what a network passes on: batch-last exactly when this layer itself takes the
+batch-last route by its sizes (juanji.analysis probes with one sample, where the two layouts
+cannot be told apart); the first batch-last layer after NCHW ones then misses one copy of
+its input.
 """
 
 from __future__ import annotations
@@ -11,29 +17,47 @@ import math
 from typing import Sequence
 
 from ..kernels.im2col import conv_output_shape
-from .conv import (_BATCH_INNER_MIN_CGK, _FORWARD_PER_IMAGE_MIN_L, _MIN_DW_POSITIONS, _adjoint_padding,
-                   _batch_chunk, _depthwise_shape)
+from .conv import (_BATCH_INNER_MIN_CGK, _MIN_DW_POSITIONS, _adjoint_padding, _batch_chunk,
+                   _batch_last_by_shape, _depthwise_shape, _row_chunk)
 
 __all__ = ["correlate_workspace_elems", "backward_workspace_elems"]
 
 
+def _layout(x_batch_last: bool | None, spatial: Sequence[int], w_shape: Sequence[int],
+            stride: Sequence[int], padding: Sequence[tuple[int, int]], dilation: Sequence[int],
+            groups: int) -> tuple[bool, bool]:
+    """(input is batch-last, route is batch-last)."""
+    if x_batch_last is None:
+        x_batch_last = _batch_last_by_shape(False, spatial, w_shape, stride, padding, dilation, groups)
+    return x_batch_last, _batch_last_by_shape(x_batch_last, spatial, w_shape, stride, padding, dilation,
+                                              groups)
+
+
 def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Sequence[int],
                               stride: Sequence[int], padding: Sequence[tuple[int, int]],
-                              dilation: Sequence[int], groups: int, bias: bool, itemsize: int) -> int:
+                              dilation: Sequence[int], groups: int, bias: bool, itemsize: int,
+                              x_batch_last: bool | None = None) -> int:
     """Elements of the scratch arrays ``correlate`` allocates beyond its result, mirroring it."""
     kernel = tuple(w_shape[2:])
     padded = tuple(s + b + a for s, (b, a) in zip(spatial, padding))
-    positions = math.prod(conv_output_shape(padded, kernel, stride, dilation))
+    out_size = conv_output_shape(padded, kernel, stride, dilation)
+    positions = math.prod(out_size)
     is_padded = any(b or a for b, a in padding)
+    x_batch_last, route = _layout(x_batch_last, spatial, w_shape, stride, padding, dilation, groups)
     if _depthwise_shape(w_shape, groups, len(spatial)):
-        return 0  # the compiled loops read the input in place
+        return x_batch_last * n * c * math.prod(spatial)  # an NCHW copy for the compiled loops
     ones = bias and groups == 1
     rows = c * math.prod(kernel) + int(ones)
-    if math.prod(kernel) == 1 and all(s == 1 for s in stride):
+    pointwise = math.prod(kernel) == 1 and all(s == 1 for s in stride)
+    if route:
+        copy = 0 if x_batch_last else n * c * math.prod(spatial)  # to_batch_last
+        if pointwise and not is_padded:
+            return copy
+        row = math.prod(out_size[1:]) * n
+        step = _row_chunk(out_size[0], rows * row * itemsize)
+        return copy + is_padded * n * c * math.prod(padded) + rows * step * row
+    if pointwise:
         return is_padded * n * c * math.prod(padded)
-    if positions < _FORWARD_PER_IMAGE_MIN_L:
-        chunk = _batch_chunk(n, rows * positions * itemsize, -(-_MIN_DW_POSITIONS // positions))
-        return (rows + w_shape[0]) * chunk * positions + is_padded * chunk * c * math.prod(padded)
     chunk = _batch_chunk(n, rows * positions * itemsize)
     return chunk * rows * positions + is_padded * chunk * c * math.prod(padded)
 
@@ -41,9 +65,10 @@ def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: S
 def backward_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Sequence[int],
                              stride: Sequence[int], padding: Sequence[tuple[int, int]],
                              dilation: Sequence[int], groups: int, need_x: bool, need_w: bool,
-                             itemsize: int) -> int:
+                             itemsize: int, x_batch_last: bool | None = None) -> int:
     """Peak elements of the scratch arrays ConvNd.backward allocates beyond the output gradient
-    it is given and the input gradient it returns, mirroring the code paths above."""
+    it is given and the input gradient it returns, mirroring the code paths above. The output
+    gradient is taken to arrive in the layout of the output (batch-last on that route)."""
     o_ch, cg = w_shape[:2]
     kernel = tuple(w_shape[2:])
     k = math.prod(kernel)
@@ -52,17 +77,27 @@ def backward_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Se
     positions = math.prod(out_size)
     padded_elems = c * math.prod(padded)  # one image
     is_padded = any(b or a for b, a in padding)
+    x_batch_last, route = _layout(x_batch_last, spatial, w_shape, stride, padding, dilation, groups)
     if _depthwise_shape(w_shape, groups, len(spatial)):
-        return 0  # the compiled loops: no padded copies; dx is the returned input gradient
+        return x_batch_last * n * c * math.prod(spatial)  # the compiled loops read NCHW copies
     by_correlation = 0
     adjoint = _adjoint_padding(kernel, stride, padding, dilation, cg) if need_x else None
     if adjoint is not None:
         w_adj = (c, o_ch // groups, *kernel)
         by_correlation = correlate_workspace_elems(n, o_ch, out_size, w_adj, stride, adjoint, dilation,
-                                                   groups, False, itemsize)
+                                                   groups, False, itemsize, x_batch_last=route)
         need_x = False
     rest = 0
-    if (need_w or need_x) and cg * k >= _BATCH_INNER_MIN_CGK:
+    if route and (need_w or need_x):
+        row = math.prod(out_size[1:]) * n
+        rows = c * k
+        step = _row_chunk(out_size[0], rows * row * itemsize, -(-_MIN_DW_POSITIONS // row))
+        rest = ((0 if x_batch_last else n * c * math.prod(spatial))  # to_batch_last(x)
+                + rows * step * row                                 # the column buffer
+                + (is_padded and need_w) * n * padded_elems         # the padded input
+                + need_w * 2 * o_ch * cg * k                        # dW and one chunk's product
+                + need_x * n * padded_elems)                        # dxpad_t
+    elif (need_w or need_x) and cg * k >= _BATCH_INNER_MIN_CGK:
         chunk = _batch_chunk(n, c * k * positions * itemsize, -(-_MIN_DW_POSITIONS // positions))
         rest = (n * o_ch * positions                                # dout_t
                 + c * k * chunk * positions                         # the column buffer
