@@ -477,7 +477,8 @@ def test_conv_under_a_tiny_column_budget_matches_torch(monkeypatch):
     (64, 6, 3, False, "batch_last"),    # 6x6: short rows -> batch-last, whatever the input layout
     (1, 6, 5, False, "batch_last"),
     (64, 40, 3, False, "batch_inner"),  # 38x38 outputs, NCHW input: per-image forward; Cg*K = 576
-    (1, 40, 5, False, "per_image"),     # ... Cg*K = 25: per-image backward too
+    (2, 40, 5, False, "per_image"),     # ... Cg*K = 50: per-image backward too
+    (1, 40, 5, False, "batch_last"),    # a first layer (1 -> 8 channels) at stride 1: batch-last at any size
     (4, 40, 3, True, "batch_last"),     # a batch-last input stays batch-last at any size
 ])
 def test_route_is_chosen_by_output_length_layout_and_gemm_size(monkeypatch, cin, size, k, batch_last,

@@ -36,16 +36,21 @@ def _layout(x_batch_last: bool | None, spatial: Sequence[int], w_shape: Sequence
 def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Sequence[int],
                               stride: Sequence[int], padding: Sequence[tuple[int, int]],
                               dilation: Sequence[int], groups: int, bias: bool, itemsize: int,
-                              x_batch_last: bool | None = None) -> int:
-    """Elements of the scratch arrays ``correlate`` allocates beyond its result, mirroring it."""
+                              x_batch_last: bool | None = None, route: bool | None = None) -> int:
+    """Elements of the scratch arrays ``correlate`` allocates beyond its result, mirroring it
+    (``route``: its ``batch_last`` argument, when the caller fixes it)."""
     kernel = tuple(w_shape[2:])
     padded = tuple(s + b + a for s, (b, a) in zip(spatial, padding))
     out_size = conv_output_shape(padded, kernel, stride, dilation)
     positions = math.prod(out_size)
     is_padded = any(b or a for b, a in padding)
-    x_batch_last, route = _layout(x_batch_last, spatial, w_shape, stride, padding, dilation, groups)
+    x_batch_last, by_shape = _layout(x_batch_last, spatial, w_shape, stride, padding, dilation, groups)
+    route = by_shape if route is None else route
+    if not route and x_batch_last:
+        return n * c * math.prod(spatial) + correlate_workspace_elems(
+            n, c, spatial, w_shape, stride, padding, dilation, groups, bias, itemsize, False, False)
     if _depthwise_shape(w_shape, groups, len(spatial)):
-        return x_batch_last * n * c * math.prod(spatial)  # an NCHW copy for the compiled loops
+        return 0  # the compiled loops read the input in place
     ones = bias and groups == 1
     rows = c * math.prod(kernel) + int(ones)
     pointwise = math.prod(kernel) == 1 and all(s == 1 for s in stride)
@@ -85,7 +90,7 @@ def backward_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Se
     if adjoint is not None:
         w_adj = (c, o_ch // groups, *kernel)
         by_correlation = correlate_workspace_elems(n, o_ch, out_size, w_adj, stride, adjoint, dilation,
-                                                   groups, False, itemsize, x_batch_last=route)
+                                                   groups, False, itemsize, x_batch_last=route, route=route)
         need_x = False
     rest = 0
     if route and (need_w or need_x):
