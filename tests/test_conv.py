@@ -451,10 +451,10 @@ def test_batch_chunk_follows_the_column_budget(monkeypatch):
 
 
 def test_row_chunk_follows_the_column_budget(monkeypatch):
-    monkeypatch.setattr(conv_module, "_COLS_BUDGET_BYTES", 8 * 2**20)
+    monkeypatch.setattr(conv_module, "_BATCH_LAST_BUDGET_BYTES", 32 * 2**20)
     # resnet18's 128-channel stage at 16x16, batch 64: one output row of every image is
-    # 1152 x 16*64 columns (4.7 MB) -> one row at a time.
-    assert conv_module._row_chunk(16, 1152 * 16 * 64 * 4) == 1
+    # 1152 x 16*64 columns (4.7 MB) -> 7 rows at a time.
+    assert conv_module._row_chunk(16, 1152 * 16 * 64 * 4) == 7
     assert conv_module._row_chunk(4, 10) == 4  # never more than the rows
     assert conv_module._row_chunk(4, 10**12) == 1  # never less than one row
     assert conv_module._row_chunk(16, 10**12, min_rows=3) == 3  # backward's floor on dW's length
@@ -464,6 +464,7 @@ def test_conv_under_a_tiny_column_budget_matches_torch(monkeypatch):
     # Budget of one byte: every image (NCHW) or output row (batch-last) is its own chunk, in
     # forward and in every backward layout.
     monkeypatch.setattr(conv_module, "_COLS_BUDGET_BYTES", 1)
+    monkeypatch.setattr(conv_module, "_BATCH_LAST_BUDGET_BYTES", 1)
     monkeypatch.setattr(conv_module, "_MIN_DW_POSITIONS", 1)
     cfg = dict(nd=2, n=3, groups=1, cin=8, cout=5, kernel=(3, 3), stride=(1, 1), dilation=(1, 1),
                padding=1, sizes=(6, 7), bias=True, seed=5)
