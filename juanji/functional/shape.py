@@ -22,6 +22,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import xp
+from ..kernels.layout import from_batch_last, is_batch_last, to_batch_last
 from ..tensor import Tensor
 
 __all__ = ["flatten", "pad", "cat", "stack", "split", "chunk", "embedding"]
@@ -209,6 +210,11 @@ def _check_list(op: str, tensors: Any) -> list[Tensor]:
 class Cat(Function):
     def forward(self, *xs: np.ndarray, dim: int) -> np.ndarray:
         self.save_for_backward(dim, [x.shape[dim] for x in xs])
+        if len(xs) > 1 and all(is_batch_last(x) for x in xs):
+            # Inception's branches come out of batch-last convolutions: join their (C, *S, N)
+            # storage (one block copy each) so the result stays batch-last (kernels/layout.py).
+            axis = dim - 1 if dim > 0 else xs[0].ndim - 1
+            return from_batch_last(xp.concatenate([to_batch_last(x) for x in xs], axis=axis))
         return xp.concatenate(xs, axis=dim)               # (..., sum of sizes along dim, ...)
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray, ...]:
