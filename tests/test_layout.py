@@ -44,6 +44,7 @@ OPS = {
     "max_pool_3x3_s2_pad1": lambda x: F.max_pool2d(x, 3, 2, 1),
     "avg_pool_2x2": lambda x: F.avg_pool2d(x, 2),
     "adaptive_avg_pool": lambda x: F.adaptive_avg_pool2d(x, 1),
+    "global_avg_pool": lambda x: F.global_avg_pool2d(x),
     "add_self": lambda x: x + x * 2.0,
     "cat": lambda x: F.cat([x, F.relu(x)], dim=1),
     "flatten": lambda x: x.flatten(1),
