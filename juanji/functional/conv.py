@@ -33,11 +33,20 @@ How the products are laid out (every choice measured; bench/NOTES.md has the fig
   conv on (8, 64, 56, 56)), far beyond cache. They are gathered a chunk of images at a time
   into one reused buffer of at most _COLS_BUDGET_BYTES and multiplied while still in cache:
   a loop over a handful of chunks, each one large GEMM.
-* Short outputs put the batch inside. When an image has few output positions (L < 1024:
-  resnet18's 512-channel stage at 4x4 has 16), W @ cols_n is a thin product that repacks
-  the whole weight per image; with the columns laid out (Cg*K, m*L) for a chunk of m images
-  it is one product per chunk. The backward's dW always does this when Cg*K >= 64 (one long
-  sum over m*L, no (N, O, Cg*K) per-image intermediate).
+* Short rows go batch-last. When an image has few output positions (L < 1024: resnet18's
+  512-channel stage at 4x4 has 16), W @ cols_n is a thin product that repacks the whole
+  weight per image, and NCHW column rows are OW numbers long (4 at 4x4). Those layers run
+  in the batch-last layout (juanji/kernels/layout.py): the input stored as (C, *spatial, N),
+  columns cols_t[(c, i, j), (y, x, n)] gathered in runs of OW*N numbers, one product per
+  chunk of output rows, W @ cols_t = (O, OH*OW*N), which is the output already stored
+  batch-last. The result is handed on as its (N, O, OH, OW) view, so the next layer (and
+  batch norm, ReLU, pooling, the residual add in between) reads it with no transposing copy,
+  and the gradients come back the same way. A batch-last input keeps the layout at any size,
+  and so does a stride-1 first layer (3 -> 64 channels), so a small-image network runs
+  batch-last from its stem on (see _batch_last_route).
+* After a per-image (NCHW) forward, the backward's dW puts the batch inside the columns when
+  Cg*K >= 64: (Cg*K, m*L) for a chunk of m images, one long sum over m*L and no
+  (N, O, Cg*K) per-image intermediate.
 * At stride 1 the input gradient is itself a correlation, of dout (padded by D*(K-1) - P)
   with the kernel reversed and its channel axes swapped (see _adjoint_padding), so it
   reuses the forward path above: no column gradient, no col2im, and dx comes out
