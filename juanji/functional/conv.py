@@ -445,7 +445,11 @@ def _weight_gradient(dout_c: np.ndarray, cols: np.ndarray) -> np.ndarray:
     g, og, span = dout_c.shape
     cgk = cols.shape[1]
     if og * cgk > _SPLIT_K_MAX_ELEMS or span < 2 * _SPLIT_K_PIECE:
-        return dout_c @ cols.swapaxes(-1, -2)
+        # As (cols @ dout_c^T)^T: OpenBLAS runs this orientation as fast or faster (LeNet-5's
+        # c3, 16 x 150 over 12,800 positions: 1.19 -> 0.59 ms; 64 x 576 over 14,336 positions
+        # of a strided dout: 113 -> 154 GFLOP/s; equal from 256 channels up). The result is a
+        # transposed view, which the caller adds into dW.
+        return (cols @ dout_c.swapaxes(-1, -2)).swapaxes(-1, -2)
     pieces = span // _SPLIT_K_PIECE
     cut = pieces * _SPLIT_K_PIECE
     a = dout_c[..., :cut].reshape(g, og, pieces, _SPLIT_K_PIECE).transpose(0, 2, 1, 3)  # (G, P, Og, piece)
