@@ -41,18 +41,19 @@ def from_batch_last(t: np.ndarray) -> np.ndarray:
     return np.moveaxis(t, -1, 0)
 
 
+def _allocate(make, like: np.ndarray, shape: Sequence[int], dtype) -> np.ndarray:
+    dtype = like.dtype if dtype is None else dtype
+    if is_batch_last(like) and len(shape) == like.ndim:
+        return from_batch_last(make((*shape[1:], shape[0]), dtype=dtype))
+    return make(tuple(shape), dtype=dtype)
+
+
 def empty_as(like: np.ndarray, shape: Sequence[int], dtype: np.dtype | type | None = None) -> np.ndarray:
     """An uninitialised array of ``shape`` (same rank as ``like``) laid out like ``like``:
     batch-last if ``like`` is, NCHW otherwise."""
-    dtype = like.dtype if dtype is None else dtype
-    if is_batch_last(like) and len(shape) == like.ndim:
-        return from_batch_last(xp.empty((*shape[1:], shape[0]), dtype=dtype))
-    return xp.empty(tuple(shape), dtype=dtype)
+    return _allocate(xp.empty, like, shape, dtype)
 
 
 def zeros_as(like: np.ndarray, shape: Sequence[int], dtype: np.dtype | type | None = None) -> np.ndarray:
     """``empty_as`` filled with zeros."""
-    dtype = like.dtype if dtype is None else dtype
-    if is_batch_last(like) and len(shape) == like.ndim:
-        return from_batch_last(xp.zeros((*shape[1:], shape[0]), dtype=dtype))
-    return xp.zeros(tuple(shape), dtype=dtype)
+    return _allocate(xp.zeros, like, shape, dtype)
