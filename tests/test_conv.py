@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -437,6 +440,24 @@ def test_compiled_depthwise_is_used_for_2d_depthwise(monkeypatch):
     F.conv2d(juanji.randn(2, 4, 6, 6), juanji.randn(4, 2, 3, 3), groups=2)  # 2 channels per group: im2col
     F.conv1d(juanji.randn(2, 4, 6), juanji.randn(4, 1, 3), groups=4)        # 1-D: im2col
     assert calls == [1]
+
+
+@needs_numba
+@pytest.mark.parametrize("user_value", [None, "ACTIVE"])
+def test_compiled_depthwise_waits_passively_unless_the_user_chose(user_value):
+    # OpenMP threads that spin after each loop fight OpenBLAS's threads for the cores (an
+    # Xception step 1.7x slower): juanji asks for passive waiting before numba loads libgomp,
+    # and keeps a value the user set. A fresh process, since libgomp reads it once at load.
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if user_value is not None:
+        env["OMP_WAIT_POLICY"] = user_value
+    script = ("import os, numpy as np, juanji, juanji.functional as F, numba\n"
+              "F.conv2d(juanji.randn(1, 4, 5, 5), juanji.randn(4, 1, 3, 3), groups=4)\n"
+              "print(numba.threading_layer(), os.environ['OMP_WAIT_POLICY'])\n")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    layer, policy = out.stdout.split()
+    assert policy == (user_value or "PASSIVE")
+    assert layer in {"omp", "tbb", "workqueue"}  # the loops did run on numba's threads
 
 
 def test_batch_chunk_follows_the_column_budget(monkeypatch):
