@@ -280,7 +280,7 @@ def naive_fns(cfg):
 
 @contextlib.contextmanager
 def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True, compiled: bool = True,
-               backward_batch_inner: bool = False, split_k: bool = False):
+               backward_batch_inner: bool = False, split_k: bool = False, winograd: bool | None = None):
     """Force ConvNd onto one of its routes (chosen by sizes and layouts otherwise):
 
     * ``batch_last``: forward and backward in the batch-last layout for every output length
@@ -291,10 +291,14 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
       time (by a byte budget otherwise; the small test shapes always fit one chunk);
     * ``adjoint`` False: every input gradient by col2im (stride 1 uses a correlation otherwise);
     * ``compiled`` False: 2-D depthwise convs take the NumPy path even when numba is installed;
-    * ``split_k``: the batch-last dW product always cut into pieces of two positions.
+    * ``split_k``: the batch-last dW product always cut into pieces of two positions;
+    * ``winograd`` True: every 2-D 3x3 stride-1 single-group conv (and such an input-gradient
+      correlation) by Winograd's F(2x2, 3x3) when numba is installed, whatever its channels;
+      False: none (im2col); None: by the size rule.
     """
     names = ("_BATCH_INNER_MIN_CGK", "_batch_chunk", "_row_chunk", "_ADJOINT_MIN_CHANNELS",
-             "_FORWARD_PER_IMAGE_MIN_L", "_COMPILED_DEPTHWISE", "_SPLIT_K_PIECE", "_SPLIT_K_MAX_ELEMS")
+             "_FORWARD_PER_IMAGE_MIN_L", "_COMPILED_DEPTHWISE", "_SPLIT_K_PIECE", "_SPLIT_K_MAX_ELEMS",
+             "_COMPILED_WINOGRAD", "_WINOGRAD_MIN_CHANNELS")
     old = {name: getattr(conv_module, name) for name in names}
     conv_module._COMPILED_DEPTHWISE = compiled
     conv_module._BATCH_INNER_MIN_CGK = 0 if backward_batch_inner else 10**9
@@ -302,6 +306,9 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
     conv_module._ADJOINT_MIN_CHANNELS = 0 if adjoint else 10**9
     if split_k:
         conv_module._SPLIT_K_PIECE, conv_module._SPLIT_K_MAX_ELEMS = 2, 10**9
+    if winograd is not None:
+        conv_module._COMPILED_WINOGRAD = winograd
+        conv_module._WINOGRAD_MIN_CHANNELS = 0
     if chunk is not None:
         conv_module._batch_chunk = lambda n, bytes_per_image, min_images=1: min(n, chunk)
         conv_module._row_chunk = lambda rows, bytes_per_row, min_rows=1: min(rows, chunk)
@@ -327,7 +334,8 @@ def draw_route(data):
                 adjoint=data.draw(st.booleans(), label="adjoint_by_correlation"),
                 compiled=data.draw(st.booleans(), label="compiled_depthwise"),
                 backward_batch_inner=data.draw(st.booleans(), label="backward_batch_inner"),
-                split_k=data.draw(st.booleans(), label="split_k"))
+                split_k=data.draw(st.booleans(), label="split_k"),
+                winograd=data.draw(st.booleans(), label="winograd"))
 
 
 # --- forward and gradients against the three references -------------------------------------
@@ -363,6 +371,10 @@ CORNERS = [
          sizes=(5, 7), bias=True),  # stride 1, grouped, dilated, pads (0, 1) and (2, 2): dx by correlation
     dict(nd=2, n=2, groups=1, cin=3, cout=2, kernel=(3, 3), stride=(1, 1), dilation=(1, 1), padding=3,
          sizes=(4, 4), bias=False),  # padding wider than the kernel: dx falls back to col2im
+    dict(nd=2, n=3, groups=1, cin=3, cout=4, kernel=(3, 3), stride=(1, 1), dilation=(1, 1), padding=1,
+         sizes=(7, 6), bias=True),  # Winograd's 2x2 tiles: an odd height cuts the last tile row
+    dict(nd=2, n=2, groups=1, cin=2, cout=3, kernel=(3, 3), stride=(1, 1), dilation=(1, 1), padding=0,
+         sizes=(4, 7), bias=False),  # unpadded: odd output width (5), dx by correlation padded by 2
     dict(nd=2, n=1, groups=1, cin=1, cout=2, kernel=(5, 5), stride=(1, 1), dilation=(1, 1), padding=0,
          sizes=(5, 5), bias=True),  # kernel exactly the input: 1x1 output
     dict(nd=2, n=2, groups=1, cin=3, cout=4, kernel=(1, 1), stride=(1, 1), dilation=(1, 1), padding=0,
@@ -385,8 +397,11 @@ ROUTES = {
     "per_image-batch_inner_backward": dict(batch_last=False, backward_batch_inner=True),
     "batch_last": dict(batch_last=True),
     "batch_last_input": dict(batch_last=False),  # the input decides: batch-last
+    "per_image-winograd": dict(batch_last=False, winograd=True),
+    "batch_last-winograd": dict(batch_last=True, winograd=True),
+    "batch_last-winograd-col2im": dict(batch_last=True, winograd=True, adjoint=False),
     "per_image-chunks_of_2-col2im-numpy_depthwise": dict(batch_last=False, chunk=2, adjoint=False,
-                                                         compiled=False),
+                                                         compiled=False, winograd=False),
     "per_image-batch_inner-chunks_of_2-col2im": dict(batch_last=False, backward_batch_inner=True, chunk=2,
                                                      adjoint=False, compiled=False),
     "batch_last-chunks_of_1-col2im-split_k-numpy_depthwise": dict(batch_last=True, chunk=1, adjoint=False,
@@ -458,6 +473,46 @@ def test_compiled_depthwise_waits_passively_unless_the_user_chose(user_value):
     layer, policy = out.stdout.split()
     assert policy == (user_value or "PASSIVE")
     assert layer in {"omp", "tbb", "workqueue"}  # the loops did run on numba's threads
+
+
+@needs_numba
+@pytest.mark.parametrize("batch_last", [False, True])
+def test_winograd_is_used_for_3x3_stride_1_convs_with_enough_channels(monkeypatch, batch_last):
+    from juanji.kernels import winograd
+    calls = []
+    for name in ("forward_nchw", "forward_batch_last"):
+        original = getattr(winograd, name)
+        monkeypatch.setattr(winograd, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+    with conv_route(batch_last=batch_last):
+        x = juanji.randn(2, 64, 6, 6, requires_grad=True)
+        F.conv2d(x, juanji.randn(64, 64, 3, 3), padding=1).sum().backward()  # forward and dx
+        assert calls == ["forward_batch_last" if batch_last else "forward_nchw"] * 2
+        calls.clear()
+        F.conv2d(juanji.randn(2, 32, 6, 6), juanji.randn(64, 32, 3, 3), padding=1)  # 32 channels: thin
+        F.conv2d(juanji.randn(2, 64, 6, 6), juanji.randn(64, 64, 3, 3), stride=2)  # strided
+        F.conv2d(juanji.randn(2, 64, 6, 6), juanji.randn(64, 64, 5, 5))  # 5x5
+        F.conv2d(juanji.randn(2, 64, 6, 6), juanji.randn(64, 32, 3, 3), groups=2)  # grouped
+        F.conv2d(juanji.randn(2, 64, 6, 6), juanji.randn(64, 64, 3, 3), dilation=2)  # dilated
+        F.conv1d(juanji.randn(2, 64, 6), juanji.randn(64, 64, 3))  # 1-D
+        assert calls == []
+
+
+@needs_numba
+@pytest.mark.parametrize("batch_last", [False, True])
+def test_winograd_at_its_size_rule_matches_torch_and_im2col(batch_last):
+    # 64 -> 96 channels at 9x11 (both last tiles cut), float32, with a bias: the route networks take.
+    # Sums of 576 unit-variance products reach 100, where float32 rounding is ~1e-5: measured
+    # against float64, im2col is off by up to 6e-5, Winograd 4e-5 and PyTorch 3e-5, so the
+    # absolute tolerance scales with the outputs (the default 1e-5 suits small sums).
+    cfg = dict(nd=2, n=3, groups=1, cin=64, cout=96, kernel=(3, 3), stride=(1, 1), dilation=(1, 1),
+               padding=1, sizes=(9, 11), bias=True, seed=7)
+    arrays = arrays_for(cfg, np.float32, batch_last)
+    with conv_route(batch_last=batch_last):
+        check_torch(juanji_fn(cfg), torch_fn(cfg), arrays, atol=2e-4)
+        by_winograd = juanji_fn(cfg)(*(juanji.tensor(a) for a in arrays)).data
+    with conv_route(batch_last=batch_last, winograd=False):
+        by_im2col = juanji_fn(cfg)(*(juanji.tensor(a) for a in arrays)).data
+    np.testing.assert_allclose(by_winograd, by_im2col, rtol=1e-4, atol=2e-4)
 
 
 def test_batch_chunk_follows_the_column_budget(monkeypatch):

@@ -16,9 +16,12 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
+
+from ..kernels import winograd
 from ..kernels.im2col import conv_output_shape
 from .conv import (_BATCH_INNER_MIN_CGK, _MIN_DW_POSITIONS, _adjoint_padding, _batch_chunk,
-                   _batch_last_by_shape, _depthwise_shape, _row_chunk)
+                   _batch_last_by_shape, _depthwise_shape, _row_chunk, _winograd)
 
 __all__ = ["correlate_workspace_elems", "backward_workspace_elems"]
 
@@ -54,13 +57,18 @@ def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: S
     ones = bias and groups == 1
     rows = c * math.prod(kernel) + int(ones)
     pointwise = math.prod(kernel) == 1 and all(s == 1 for s in stride)
+    by_winograd = _winograd(np.dtype(f"f{itemsize}"), w_shape, stride, dilation, groups)
     if route:
         copy = 0 if x_batch_last else n * c * math.prod(spatial)  # to_batch_last
+        if by_winograd:
+            return copy + winograd.workspace_elems(n, c, w_shape[0], spatial, padding, True, itemsize)
         if pointwise and not is_padded:
             return copy
         row = math.prod(out_size[1:]) * n
         step = _row_chunk(out_size[0], rows * row * itemsize)
         return copy + is_padded * n * c * math.prod(padded) + rows * step * row
+    if by_winograd:
+        return winograd.workspace_elems(n, c, w_shape[0], spatial, padding, False, itemsize)
     if pointwise:
         return is_padded * n * c * math.prod(padded)
     chunk = _batch_chunk(n, rows * positions * itemsize)

@@ -21,48 +21,26 @@ and every sum is in a fixed order.
 from __future__ import annotations
 
 import functools
-import os
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
+
+from . import compiled
 
 __all__ = ["available", "forward", "backward_input", "backward_weight"]
 
 
-@functools.cache
-def _numba() -> Any:
-    """numba, imported on the first depthwise call (it adds ~0.15 s to an import), or None."""
-    if os.environ.get("JUANJI_NUMBA", "1") == "0":
-        return None
-    # numba's default threading layer on Linux is OpenMP (the system libgomp, loaded at the
-    # first parallel launch), whose threads spin for a while after each loop by default. Here
-    # the loops alternate with OpenBLAS's GEMMs (the pointwise convs around every depthwise
-    # one), so the spinning pool and BLAS's pool fought over the cores: an Xception training
-    # step took 1.39-1.41 s with spinning threads and 0.68-0.86 s with passive waiting
-    # (batch 4, 150x150, 2 cores, alternating processes). Passive waiting keeps the OpenMP
-    # layer (thread-safe, unlike numba's 'workqueue'). A value the user set is kept.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        import numba
-    except ImportError:  # numba is optional: the NumPy path is always there
-        return None
-    return numba
-
-
 def available() -> bool:
     """Whether the compiled depthwise kernels can run (numba installed, JUANJI_NUMBA not 0)."""
-    return _numba() is not None
+    return compiled.available()
 
 
 @functools.cache
 def _kernels() -> SimpleNamespace:
     """The three loops, compiled by numba on first use (and cached on disk by numba)."""
-    numba = _numba()
+    numba = compiled.numba()
     njit, prange = numba.njit, numba.prange
-
-    # reassoc lets LLVM vectorise the sums; NaN and inf keep their IEEE meaning (no 'fast').
-    _MATH = {"reassoc", "contract"}
+    _MATH = compiled.FASTMATH
 
     @njit(cache=True)
     def _cols(j_off, sw, ow, width):  # pragma: no cover - compiled
@@ -164,18 +142,11 @@ def _kernels() -> SimpleNamespace:
     return SimpleNamespace(forward=_forward, backward_input=_backward_input, backward_weight=_backward_weight)
 
 
-def _threads() -> None:
-    """Follow juanji's thread setting (the BLAS pool size) in numba's own pool."""
-    from ..threads import get_num_threads
-    numba = _numba()
-    numba.set_num_threads(max(1, min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-
-
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray, stride: tuple[int, int],
             padding: tuple[tuple[int, int], ...], dilation: tuple[int, int]) -> np.ndarray:
     """(N, C, H, W) input (unpadded: the loops skip the zero border), (O, 1, KH, KW) weight,
     optional (O,) bias -> fills ``out`` (N, O, OH, OW), C-contiguous; returns it."""
-    _threads()
+    compiled.follow_threads()
     bias = np.zeros(w.shape[0], dtype=x.dtype) if b is None else np.ascontiguousarray(b)
     _kernels().forward(np.ascontiguousarray(x), np.ascontiguousarray(w), bias, out, *stride, *dilation,
                        padding[0][0], padding[1][0])
@@ -185,7 +156,7 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray,
 def backward_input(dout: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride: tuple[int, int],
                    padding: tuple[tuple[int, int], ...], dilation: tuple[int, int]) -> np.ndarray:
     """Gradient of the (unpadded) input, (N, C, H, W), contiguous."""
-    _threads()
+    compiled.follow_threads()
     dx = np.empty(x_shape, dtype=dout.dtype)
     _kernels().backward_input(np.ascontiguousarray(dout), np.ascontiguousarray(w), dx, *stride, *dilation,
                               padding[0][0], padding[1][0])
@@ -195,7 +166,7 @@ def backward_input(dout: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], st
 def backward_weight(dout: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, int],
                     padding: tuple[tuple[int, int], ...], dilation: tuple[int, int]) -> np.ndarray:
     """Gradient of the (O, 1, KH, KW) weight, summed over the batch in a fixed order."""
-    _threads()
+    compiled.follow_threads()
     dw = np.empty(w_shape, dtype=dout.dtype)
     _kernels().backward_weight(np.ascontiguousarray(dout), np.ascontiguousarray(x), dw, *stride, *dilation,
                                padding[0][0], padding[1][0])
