@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from typing import Any
 
-__all__ = ["numba", "available", "follow_threads"]
+__all__ = ["numba", "available", "follow_threads", "lock"]
+
+# Held around every launch of a compiled parallel loop (see numba()).
+lock = threading.Lock()
 
 # reassoc lets LLVM vectorise the sums; NaN and inf keep their IEEE meaning (no 'fast').
 FASTMATH = {"reassoc", "contract"}
@@ -21,18 +25,22 @@ def numba() -> Any:
     """numba, imported on the first compiled call (it adds ~0.15 s to an import), or None."""
     if os.environ.get("JUANJI_NUMBA", "1") == "0":
         return None
-    # numba's default threading layer on Linux is OpenMP (the system libgomp, loaded at the
-    # first parallel launch), whose threads spin for a while after each loop by default. Here
-    # the loops alternate with OpenBLAS's GEMMs (the pointwise convs around every depthwise
-    # one), so the spinning pool and BLAS's pool fought over the cores: an Xception training
-    # step took 1.39-1.41 s with spinning threads and 0.68-0.86 s with passive waiting
-    # (batch 4, 150x150, 2 cores, alternating processes). Passive waiting keeps the OpenMP
-    # layer (thread-safe, unlike numba's 'workqueue'). A value the user set is kept.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import numba as nb
     except ImportError:  # numba is optional: the NumPy path is always there
         return None
+    # The loops alternate with OpenBLAS's GEMMs (the products around every transform and
+    # every depthwise conv). numba's default threading layer on Linux is OpenMP, whose
+    # threads spin for a while after each loop and then fought BLAS's threads for the cores:
+    # an Xception training step 1.39-1.41 s against 0.74-0.88 s on numba's own 'workqueue'
+    # pool (batch 4, 150x150, 2 cores). Passive OpenMP waiting (OMP_WAIT_POLICY=PASSIVE) did
+    # as well alone, but is read once when libgomp loads, and PyTorch's import loads it
+    # first: 64->64 at 8x56x56 by Winograd took 108 ms beside PyTorch on OpenMP, 26 ms on
+    # workqueue. workqueue aborts if two threads launch loops at once, so juanji's launches
+    # hold ``lock``. A layer the user chose (NUMBA_THREADING_LAYER) is kept, and so is one
+    # numba already started.
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        nb.config.THREADING_LAYER = "workqueue"
     return nb
 
 

@@ -148,8 +148,9 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray,
     optional (O,) bias -> fills ``out`` (N, O, OH, OW), C-contiguous; returns it."""
     compiled.follow_threads()
     bias = np.zeros(w.shape[0], dtype=x.dtype) if b is None else np.ascontiguousarray(b)
-    _kernels().forward(np.ascontiguousarray(x), np.ascontiguousarray(w), bias, out, *stride, *dilation,
-                       padding[0][0], padding[1][0])
+    with compiled.lock:
+        _kernels().forward(np.ascontiguousarray(x), np.ascontiguousarray(w), bias, out, *stride, *dilation,
+                           padding[0][0], padding[1][0])
     return out
 
 
@@ -158,8 +159,9 @@ def backward_input(dout: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], st
     """Gradient of the (unpadded) input, (N, C, H, W), contiguous."""
     compiled.follow_threads()
     dx = np.empty(x_shape, dtype=dout.dtype)
-    _kernels().backward_input(np.ascontiguousarray(dout), np.ascontiguousarray(w), dx, *stride, *dilation,
-                              padding[0][0], padding[1][0])
+    with compiled.lock:
+        _kernels().backward_input(np.ascontiguousarray(dout), np.ascontiguousarray(w), dx, *stride, *dilation,
+                                  padding[0][0], padding[1][0])
     return dx
 
 
@@ -168,6 +170,7 @@ def backward_weight(dout: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], s
     """Gradient of the (O, 1, KH, KW) weight, summed over the batch in a fixed order."""
     compiled.follow_threads()
     dw = np.empty(w_shape, dtype=dout.dtype)
-    _kernels().backward_weight(np.ascontiguousarray(dout), np.ascontiguousarray(x), dw, *stride, *dilation,
-                               padding[0][0], padding[1][0])
+    with compiled.lock:
+        _kernels().backward_weight(np.ascontiguousarray(dout), np.ascontiguousarray(x), dw, *stride, *dilation,
+                                   padding[0][0], padding[1][0])
     return dw

@@ -260,9 +260,11 @@ def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding, ou
         stop = min(n, start + m)
         t = (stop - start) * th * tw
         xp[: stop - start, :, pt:pt + h, pl:pl + wd] = x[start:stop]
-        k.input_nchw(xp[: stop - start], th, tw, v[:, :, :t])
+        with compiled.lock:
+            k.input_nchw(xp[: stop - start], th, tw, v[:, :, :t])
         np.matmul(u, v[:, :, :t], out=mm[:, :, :t])
-        k.output_nchw(mm[:, :, :t], th, tw, bias, out[start:stop])
+        with compiled.lock:
+            k.output_nchw(mm[:, :, :t], th, tw, bias, out[start:stop])
     return out
 
 
@@ -285,9 +287,11 @@ def forward_batch_last(x_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, pad
     for a0 in range(0, th, step):
         a1 = min(th, a0 + step)
         t = (a1 - a0) * tw * n
-        k.input_batch_last(xp, a0, a1, tw, v[:, :, :t])
+        with compiled.lock:
+            k.input_batch_last(xp, a0, a1, tw, v[:, :, :t])
         np.matmul(u, v[:, :, :t], out=mm[:, :, :t])
-        k.output_batch_last(mm[:, :, :t], a0, a1, tw, bias, out)
+        with compiled.lock:
+            k.output_batch_last(mm[:, :, :t], a0, a1, tw, bias, out)
     return out
 
 
