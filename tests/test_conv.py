@@ -514,27 +514,29 @@ def test_winograd_is_used_for_3x3_stride_1_convs_with_enough_channels(monkeypatc
         original = getattr(winograd, name)
         monkeypatch.setattr(winograd, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
     with conv_route(batch_last=batch_last):
-        x = juanji.randn(2, 64, 6, 6, requires_grad=True)
-        F.conv2d(x, juanji.randn(64, 64, 3, 3), padding=1).sum().backward()  # forward and dx
+        x = juanji.randn(2, 128, 6, 6, requires_grad=True)
+        F.conv2d(x, juanji.randn(128, 128, 3, 3), padding=1).sum().backward()  # forward and dx
         assert calls == ["forward_batch_last" if batch_last else "forward_nchw"] * 2
         calls.clear()
-        F.conv2d(juanji.randn(2, 32, 6, 6), juanji.randn(64, 32, 3, 3), padding=1)  # 32 channels: thin
-        F.conv2d(juanji.randn(2, 64, 6, 6), juanji.randn(64, 64, 3, 3), stride=2)  # strided
-        F.conv2d(juanji.randn(2, 64, 6, 6), juanji.randn(64, 64, 5, 5))  # 5x5
-        F.conv2d(juanji.randn(2, 64, 6, 6), juanji.randn(64, 32, 3, 3), groups=2)  # grouped
-        F.conv2d(juanji.randn(2, 64, 6, 6), juanji.randn(64, 64, 3, 3), dilation=2)  # dilated
-        F.conv1d(juanji.randn(2, 64, 6), juanji.randn(64, 64, 3))  # 1-D
+        F.conv2d(juanji.randn(2, 64, 6, 6), juanji.randn(128, 64, 3, 3), padding=1)  # 64 channels in
+        F.conv2d(juanji.randn(2, 128, 6, 6), juanji.randn(64, 128, 3, 3), padding=1)  # 64 channels out
+        F.conv2d(juanji.randn(2, 128, 6, 6), juanji.randn(128, 128, 3, 3), stride=2)  # strided
+        F.conv2d(juanji.randn(2, 128, 6, 6), juanji.randn(128, 128, 5, 5))  # 5x5
+        F.conv2d(juanji.randn(2, 128, 6, 6), juanji.randn(128, 64, 3, 3), groups=2)  # grouped
+        F.conv2d(juanji.randn(2, 128, 6, 6), juanji.randn(128, 128, 3, 3), dilation=2)  # dilated
+        F.conv1d(juanji.randn(2, 128, 6), juanji.randn(128, 128, 3))  # 1-D
         assert calls == []
 
 
 @needs_numba
 @pytest.mark.parametrize("batch_last", [False, True])
 def test_winograd_at_its_size_rule_matches_torch_and_im2col(batch_last):
-    # 64 -> 96 channels at 9x11 (both last tiles cut), float32, with a bias: the route networks take.
-    # Sums of 576 unit-variance products reach 100, where float32 rounding is ~1e-5: measured
-    # against float64, im2col is off by up to 6e-5, Winograd 4e-5 and PyTorch 3e-5, so the
-    # absolute tolerance scales with the outputs (the default 1e-5 suits small sums).
-    cfg = dict(nd=2, n=3, groups=1, cin=64, cout=96, kernel=(3, 3), stride=(1, 1), dilation=(1, 1),
+    # 128 -> 160 channels at 9x11 (both last tiles cut), float32, with a bias: the route networks
+    # take. Sums of 1152 unit-variance products reach ~150, where float32 rounding is ~1e-5:
+    # measured against float64 (at 64 channels), im2col was off by up to 6e-5, Winograd 4e-5 and
+    # PyTorch 3e-5, so the absolute tolerance scales with the outputs (the default 1e-5 suits
+    # small sums).
+    cfg = dict(nd=2, n=3, groups=1, cin=128, cout=160, kernel=(3, 3), stride=(1, 1), dilation=(1, 1),
                padding=1, sizes=(9, 11), bias=True, seed=7)
     arrays = arrays_for(cfg, np.float32, batch_last)
     with conv_route(batch_last=batch_last):

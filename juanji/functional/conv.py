@@ -47,7 +47,7 @@ How the products are laid out (every choice measured; bench/NOTES.md has the fig
 * After a per-image (NCHW) forward, the backward's dW puts the batch inside the columns when
   Cg*K >= 64: (Cg*K, m*L) for a chunk of m images, one long sum over m*L and no
   (N, O, Cg*K) per-image intermediate.
-* 3x3 stride-1 convs with 64 or more channels on both sides (most of VGG's and ResNet's work)
+* 3x3 stride-1 convs with 128 or more channels on both sides (most of VGG's and ResNet's work)
   run by Winograd's F(2x2, 3x3) when numba is installed: 16 products of the transformed
   weights and input tiles instead of the im2col product, 2.25x fewer multiplications
   (juanji/kernels/winograd.py; _COMPILED_WINOGRAD). Backward's dW keeps the columns.
@@ -107,13 +107,14 @@ _COMPILED_DEPTHWISE = True
 
 # 3x3 stride-1 single-group 2-D convs with at least this many input and output channels run
 # by Winograd's F(2x2, 3x3) on compiled loops when numba is installed (juanji/kernels/winograd.py:
-# 2.25x fewer multiplications). Forward alone against im2col (medians, interleaved in one
-# process): 64->64 at 8x56x56 NCHW 0.73x; batch-last at batch 64, 128 channels at 16x16 0.74x,
-# 256 at 8x8 0.66x, 512 at 4x4 0.68x, 64 at 32x32 0.88x. Fewer channels make the 16 products
-# thin. The stride-1 input gradient, a correlation, takes the same route. The tests turn this
-# off to keep the im2col path covered, and compare both.
+# 2.25x fewer multiplications, but two memory-bound transforms). Forward alone against im2col,
+# toggled in one process in a quiet spell: batch-last at batch 64, 128 channels at 16x16
+# 0.84x, 256 at 8x8 0.89x, 512 at 4x4 0.70x; but 64 channels at 32x32 1.01x and NCHW 64->64
+# at 8x56x56 1.09-1.12x (0.73x in a busy spell, where the gathers slow down more), hence 128.
+# The stride-1 input gradient, a correlation, takes the same route. The tests turn this off to
+# keep the im2col path covered, and compare both.
 _COMPILED_WINOGRAD = True
-_WINOGRAD_MIN_CHANNELS = 64
+_WINOGRAD_MIN_CHANNELS = 128
 
 # The batch-last dW product is cut into pieces of this many positions when its result has at
 # most _SPLIT_K_MAX_ELEMS entries (see _weight_gradient); measured: 6 x 25 over 50,176
