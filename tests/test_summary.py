@@ -387,6 +387,8 @@ def test_receptive_field_errors():
     (64, 32, 3, 2, 1, 24, 1, True),    # batch-last: dW and col2im (stride 2)
     (1, 16, 5, 1, 2, 24, 1, False),    # batch-last route from an NCHW input (one copy), col2im
     (32, 32, 3, 1, 1, 24, 32, False),  # depthwise: compiled loops when numba is installed, else im2col
+    (128, 128, 3, 1, 1, 40, 1, False),  # input gradient by Winograd when numba is installed (NCHW)
+    (128, 128, 3, 1, 1, 12, 1, True),   # ... and batch-last
 ])
 def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, padding, size, groups,
                                                          batch_last):
@@ -422,3 +424,40 @@ def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, p
     grads = x.data.size + w.data.size
     estimate = max(scratch + grads, 2 * grads) * 4
     assert 2 / 3 < estimate / peak < 3 / 2, f"estimate {estimate:,} vs measured peak {peak:,}"
+
+
+@pytest.mark.parametrize("cin,cout,size,n,batch_last,winograd", [
+    (128, 160, 30, 5, False, True),   # Winograd on NCHW: padded chunk, V and M, U
+    (128, 160, 10, 24, True, True),   # Winograd batch-last: padded input, V and M by tile rows
+    (128, 160, 30, 5, False, False),  # im2col on NCHW: padded chunk and columns
+    (128, 160, 10, 24, True, False),  # im2col batch-last: padded input and row-chunk columns
+])
+def test_conv_forward_scratch_model_matches_tracemalloc(monkeypatch, cin, cout, size, n, batch_last, winograd):
+    """correlate_workspace_elems mirrors correlate: its count plus the output is within
+    0.8x-1.25x of the measured peak of one forward call, on each route."""
+    from juanji.functional import conv as conv_module
+    from juanji.functional.conv_memory import correlate_workspace_elems
+    from juanji.kernels import depthwise
+    from juanji.kernels.layout import from_batch_last, to_batch_last
+    if winograd and not depthwise.available():
+        pytest.skip("numba is not installed: no Winograd route")
+    monkeypatch.setattr(conv_module, "_COMPILED_WINOGRAD", winograd)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, cin, size, size)).astype(np.float32)
+    if batch_last:
+        x = from_batch_last(to_batch_last(x))
+    w = rng.standard_normal((cout, cin, 3, 3)).astype(np.float32)
+    pads = ((1, 1), (1, 1))
+    conv_module.correlate(x, w, None, (1, 1), pads, (1, 1), 1)  # warm-up: any compiling
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        out = conv_module.correlate(x, w, None, (1, 1), pads, (1, 1), 1)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    scratch = correlate_workspace_elems(n, cin, (size, size), w.shape, (1, 1), pads, (1, 1), 1, False, 4,
+                                        x_batch_last=batch_last)
+    estimate = (scratch + out.size) * 4
+    assert 0.8 < estimate / peak < 1.25, f"estimate {estimate:,} vs measured peak {peak:,}"
