@@ -216,27 +216,18 @@ def _kernels() -> SimpleNamespace:
                 o01 = out[o, y, x + 1] if two_cols else o00
                 o10 = out[o, y + 1, x] if two_rows else o00
                 o11 = out[o, y + 1, x + 1] if two_rows and two_cols else o00
-                if two_cols and two_rows:
-                    for i in range(n_img):
-                        q0, q1 = m0[i] + m4[i] + m8[i], m1[i] + m5[i] + m9[i]
-                        q2, q3 = m2[i] + m6[i] + m10[i], m3[i] + m7[i] + m11[i]
-                        s0, s1 = m4[i] - m8[i] - m12[i], m5[i] - m9[i] - m13[i]
-                        s2, s3 = m6[i] - m10[i] - m14[i], m7[i] - m11[i] - m15[i]
-                        o00[i] = q0 + q1 + q2 + bo
+                for i in range(n_img):  # the ifs are the same for every i: LLVM hoists them
+                    q0, q1 = m0[i] + m4[i] + m8[i], m1[i] + m5[i] + m9[i]
+                    q2, q3 = m2[i] + m6[i] + m10[i], m3[i] + m7[i] + m11[i]
+                    s0, s1 = m4[i] - m8[i] - m12[i], m5[i] - m9[i] - m13[i]
+                    s2, s3 = m6[i] - m10[i] - m14[i], m7[i] - m11[i] - m15[i]
+                    o00[i] = q0 + q1 + q2 + bo
+                    if two_cols:  # not past an odd width
                         o01[i] = q1 - q2 - q3 + bo
+                    if two_rows:  # not past an odd height
                         o10[i] = s0 + s1 + s2 + bo
-                        o11[i] = s1 - s2 - s3 + bo
-                else:  # the last tile row or column at an odd size: only the outputs that exist
-                    for i in range(n_img):
-                        q0, q1 = m0[i] + m4[i] + m8[i], m1[i] + m5[i] + m9[i]
-                        q2, q3 = m2[i] + m6[i] + m10[i], m3[i] + m7[i] + m11[i]
-                        s0, s1 = m4[i] - m8[i] - m12[i], m5[i] - m9[i] - m13[i]
-                        s2, s3 = m6[i] - m10[i] - m14[i], m7[i] - m11[i] - m15[i]
-                        o00[i] = q0 + q1 + q2 + bo
                         if two_cols:
-                            o01[i] = q1 - q2 - q3 + bo
-                        if two_rows:
-                            o10[i] = s0 + s1 + s2 + bo
+                            o11[i] = s1 - s2 - s3 + bo
 
     return SimpleNamespace(input_nchw=input_nchw, output_nchw=output_nchw, input_batch_last=input_batch_last,
                            output_batch_last=output_batch_last)
