@@ -63,6 +63,16 @@ def _chunk(count: int, bytes_each: int) -> int:
     return max(1, min(count, _BUDGET_BYTES // max(bytes_each, 1)))
 
 
+def _images_per_chunk(n: int, c: int, o_ch: int, th: int, tw: int, itemsize: int) -> int:
+    """NCHW: images whose V and M fit the budget together."""
+    return _chunk(n, 16 * (c + o_ch) * th * tw * itemsize)
+
+
+def _rows_per_chunk(th: int, c: int, o_ch: int, tw: int, n: int, itemsize: int) -> int:
+    """Batch-last: tile rows (of every image) whose V and M fit the budget together."""
+    return _chunk(th, 16 * (c + o_ch) * tw * n * itemsize)
+
+
 def _weights(w: np.ndarray) -> np.ndarray:
     """U (16, O, C) = G g G^T for every (o, c), as one (16, 9) @ (9, O*C) product."""
     o_ch, c = w.shape[:2]
@@ -85,10 +95,10 @@ def workspace_elems(n: int, c: int, o_ch: int, spatial: tuple[int, int], padding
     th, tw = _tiles(out_size)
     tile_plane = (2 * th + 2) * (2 * tw + 2)
     if batch_last:
-        step = _chunk(th, 16 * (c + o_ch) * tw * n * itemsize)
+        step = _rows_per_chunk(th, c, o_ch, tw, n, itemsize)
         t, padded = step * tw * n, c * tile_plane * n
     else:
-        m = _chunk(n, 16 * (c + o_ch) * th * tw * itemsize)
+        m = _images_per_chunk(n, c, o_ch, th, tw, itemsize)
         t, padded = m * th * tw, m * c * tile_plane
     return padded + 16 * (c * t + o_ch * t + 2 * _SKEW) + 16 * o_ch * c + o_ch
 
@@ -244,7 +254,7 @@ def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding, ou
     (pt, _), (pl, _) = padding
     u = _weights(w)
     bias = _bias(b, o_ch, x.dtype)
-    m = _chunk(n, 16 * (c + o_ch) * th * tw * x.itemsize)
+    m = _images_per_chunk(n, c, o_ch, th, tw, x.itemsize)
     xp = np.zeros((m, c, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)  # zero border, refilled inside
     v, mm = _buffer(c, m * th * tw, x.dtype), _buffer(o_ch, m * th * tw, x.dtype)
     for start in range(0, n, m):
@@ -273,7 +283,7 @@ def forward_batch_last(x_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, pad
     xp = np.zeros((c, 2 * th + 2, 2 * tw + 2, n), dtype=x_t.dtype)
     xp[:, pt:pt + h, pl:pl + wd] = x_t
     out = np.empty((o_ch, *out_size, n), dtype=x_t.dtype)
-    step = _chunk(th, 16 * (c + o_ch) * tw * n * x_t.itemsize)
+    step = _rows_per_chunk(th, c, o_ch, tw, n, x_t.itemsize)
     v, mm = _buffer(c, step * tw * n, x_t.dtype), _buffer(o_ch, step * tw * n, x_t.dtype)
     for a0 in range(0, th, step):
         a1 = min(th, a0 + step)
