@@ -23,7 +23,10 @@ from hypothesis import strategies as st
 import juanji
 import juanji.functional as F
 from juanji import Tensor
+from juanji.functional._args import ntuple, resolve_padding
+from juanji.kernels import blas as blas_kernels
 from juanji.kernels import depthwise as depthwise_kernels
+from juanji.kernels import rowshift as rowshift_kernels
 from juanji.kernels.im2col import col2im, im2col
 from juanji.kernels.layout import from_batch_last, is_batch_last, to_batch_last
 
@@ -280,7 +283,8 @@ def naive_fns(cfg):
 
 @contextlib.contextmanager
 def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True, compiled: bool = True,
-               backward_batch_inner: bool = False, split_k: bool = False, winograd: bool | None = None):
+               backward_batch_inner: bool = False, split_k: bool = False, winograd: bool | None = None,
+               rowshift: bool | None = None):
     """Force ConvNd onto one of its routes (chosen by sizes and layouts otherwise):
 
     * ``batch_last``: forward and backward in the batch-last layout for every output length
@@ -294,11 +298,14 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
     * ``split_k``: the batch-last dW product always cut into pieces of two positions;
     * ``winograd`` True: every 2-D 3x3 stride-1 single-group conv (and such an input-gradient
       correlation) by Winograd's F(2x2, 3x3) when numba is installed, whatever its channels;
-      False: none (im2col); None: by the size rule.
+      False: none (im2col); None: by the size rule;
+    * ``rowshift`` True: every 2-D single-group NCHW conv with more than one kernel row as
+      products per kernel row (juanji/kernels/rowshift.py) when NumPy's BLAS can add into
+      its output; False: none (im2col); None: by the size rule.
     """
     names = ("_BATCH_INNER_MIN_CGK", "_batch_chunk", "_row_chunk", "_ADJOINT_MIN_CHANNELS",
              "_FORWARD_PER_IMAGE_MIN_L", "_COMPILED_DEPTHWISE", "_SPLIT_K_PIECE", "_SPLIT_K_MAX_ELEMS",
-             "_COMPILED_WINOGRAD", "_WINOGRAD_MIN_CHANNELS")
+             "_COMPILED_WINOGRAD", "_WINOGRAD_MIN_CHANNELS", "_ROWSHIFT", "_ROWSHIFT_MIN_ROWS")
     old = {name: getattr(conv_module, name) for name in names}
     conv_module._COMPILED_DEPTHWISE = compiled
     conv_module._BATCH_INNER_MIN_CGK = 0 if backward_batch_inner else 10**9
@@ -309,6 +316,9 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
     if winograd is not None:
         conv_module._COMPILED_WINOGRAD = winograd
         conv_module._WINOGRAD_MIN_CHANNELS = 0
+    if rowshift is not None:
+        conv_module._ROWSHIFT = rowshift
+        conv_module._ROWSHIFT_MIN_ROWS = 0
     if chunk is not None:
         conv_module._batch_chunk = lambda n, bytes_per_image, min_images=1: min(n, chunk)
         conv_module._row_chunk = lambda rows, bytes_per_row, min_rows=1: min(rows, chunk)
@@ -335,7 +345,8 @@ def draw_route(data):
                 compiled=data.draw(st.booleans(), label="compiled_depthwise"),
                 backward_batch_inner=data.draw(st.booleans(), label="backward_batch_inner"),
                 split_k=data.draw(st.booleans(), label="split_k"),
-                winograd=data.draw(st.booleans(), label="winograd"))
+                winograd=data.draw(st.booleans(), label="winograd"),
+                rowshift=data.draw(st.booleans(), label="rowshift"))
 
 
 # --- forward and gradients against the three references -------------------------------------
@@ -398,10 +409,11 @@ ROUTES = {
     "batch_last": dict(batch_last=True),
     "batch_last_input": dict(batch_last=False),  # the input decides: batch-last
     "per_image-winograd": dict(batch_last=False, winograd=True),
+    "per_image-rowshift": dict(batch_last=False, winograd=False, rowshift=True),
     "batch_last-winograd": dict(batch_last=True, winograd=True),
     "batch_last-winograd-col2im": dict(batch_last=True, winograd=True, adjoint=False),
     "per_image-chunks_of_2-col2im-numpy_depthwise": dict(batch_last=False, chunk=2, adjoint=False,
-                                                         compiled=False, winograd=False),
+                                                         compiled=False, winograd=False, rowshift=False),
     "per_image-batch_inner-chunks_of_2-col2im": dict(batch_last=False, backward_batch_inner=True, chunk=2,
                                                      adjoint=False, compiled=False),
     "batch_last-chunks_of_1-col2im-split_k-numpy_depthwise": dict(batch_last=True, chunk=1, adjoint=False,
@@ -455,6 +467,43 @@ def test_compiled_depthwise_is_used_for_2d_depthwise(monkeypatch):
     F.conv2d(juanji.randn(2, 4, 6, 6), juanji.randn(4, 2, 3, 3), groups=2)  # 2 channels per group: im2col
     F.conv1d(juanji.randn(2, 4, 6), juanji.randn(4, 1, 3), groups=4)        # 1-D: im2col
     assert calls == [1]
+
+
+def test_rowshift_route_rule(monkeypatch):
+    # Products per kernel row where each has enough rows (phases x C*KW >= 24) on the NCHW
+    # route; im2col for thin products (a 3-channel first layer), 1x1, grouped and 1-D convs.
+    if not blas_kernels.available():
+        pytest.skip("no BLAS with a known CBLAS interface in this NumPy: rowshift is off")
+    calls = []
+    original = rowshift_kernels.forward_nchw
+    monkeypatch.setattr(rowshift_kernels, "forward_nchw", lambda *a: calls.append(a[1].shape) or original(*a))
+    with juanji.no_grad():
+        F.conv2d(juanji.randn(1, 8, 40, 40), juanji.randn(4, 8, 3, 3), padding=1)         # 24 rows: yes
+        F.conv2d(juanji.randn(1, 3, 139, 139), juanji.randn(4, 3, 11, 11), stride=4)      # 4 x 33: yes
+        F.conv2d(juanji.randn(1, 3, 40, 40), juanji.randn(4, 3, 3, 3), padding=1)         # 9 rows: im2col
+        F.conv2d(juanji.randn(1, 8, 40, 40), juanji.randn(4, 8, 1, 1))                    # 1x1
+        F.conv2d(juanji.randn(1, 8, 40, 40), juanji.randn(4, 4, 3, 3), groups=2)          # grouped
+        F.conv1d(juanji.randn(1, 16, 1600), juanji.randn(4, 16, 3))                        # 1-D
+        F.conv2d(juanji.randn(1, 64, 8, 8), juanji.randn(64, 64, 3, 3), padding=1)        # batch-last route
+    assert calls == [(4, 8, 3, 3), (4, 3, 11, 11)]
+
+
+@pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), (2, 1, "same"), (3, 2, 2), ((2, 1), (1, 2), (0, 3))])
+def test_rowshift_on_the_matmul_fallback(monkeypatch, stride, dilation, padding):
+    # Without a BLAS that adds into its output, blas.gemm adds a matmul's result itself: the
+    # route is then off by the rule, but the kernel still computes the same values.
+    monkeypatch.setattr(blas_kernels, "_cblas", lambda kind: None)
+    assert not blas_kernels.available(np.float64)
+    assert not conv_module._rowshift(np.dtype(np.float64), (4, 8, 3, 3), (1, 1), (1, 1), 1)
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((2, 3, 11, 9)), rng.standard_normal((4, 3, 3, 4)), rng.standard_normal(4)
+    want = F.conv2d(juanji.tensor(x), juanji.tensor(w), juanji.tensor(b), stride=stride, padding=padding,
+                    dilation=dilation).data  # im2col
+    pads = resolve_padding(padding, x.shape[2:], w.shape[2:], ntuple(stride, 2, "t", "s"),
+                           ntuple(dilation, 2, "t", "d"), "conv2d")
+    got = np.full(want.shape, np.nan)
+    rowshift_kernels.forward_nchw(x, w, b, ntuple(stride, 2, "t", "s"), pads, ntuple(dilation, 2, "t", "d"), got)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 @needs_numba

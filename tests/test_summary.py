@@ -426,13 +426,15 @@ def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, p
     assert 2 / 3 < estimate / peak < 3 / 2, f"estimate {estimate:,} vs measured peak {peak:,}"
 
 
-@pytest.mark.parametrize("cin,cout,size,n,batch_last,winograd", [
-    (128, 160, 30, 5, False, True),   # Winograd on NCHW: padded chunk, V and M, U
-    (128, 160, 10, 24, True, True),   # Winograd batch-last: padded input, V and M by tile rows
-    (128, 160, 30, 5, False, False),  # im2col on NCHW: padded chunk and columns
-    (128, 160, 10, 24, True, False),  # im2col batch-last: padded input and row-chunk columns
+@pytest.mark.parametrize("cin,cout,size,n,batch_last,winograd,rowshift", [
+    (128, 160, 30, 5, False, True, False),   # Winograd on NCHW: padded chunk, V and M, U
+    (128, 160, 10, 24, True, True, False),   # Winograd batch-last: padded input, V and M by tile rows
+    (128, 160, 30, 5, False, False, False),  # im2col on NCHW: padded chunk and columns
+    (128, 160, 40, 5, False, False, True),   # products per kernel row: one image's width-gathered columns
+    (128, 160, 10, 24, True, False, False),  # im2col batch-last: padded input and row-chunk columns
 ])
-def test_conv_forward_scratch_model_matches_tracemalloc(monkeypatch, cin, cout, size, n, batch_last, winograd):
+def test_conv_forward_scratch_model_matches_tracemalloc(monkeypatch, cin, cout, size, n, batch_last, winograd,
+                                                         rowshift):
     """correlate_workspace_elems mirrors correlate: its count plus the output is within
     0.8x-1.25x of the measured peak of one forward call, on each route."""
     from juanji.functional import conv as conv_module
@@ -442,6 +444,9 @@ def test_conv_forward_scratch_model_matches_tracemalloc(monkeypatch, cin, cout, 
     if winograd and not depthwise.available():
         pytest.skip("numba is not installed: no Winograd route")
     monkeypatch.setattr(conv_module, "_COMPILED_WINOGRAD", winograd)
+    monkeypatch.setattr(conv_module, "_ROWSHIFT", rowshift)
+    if rowshift and not conv_module._rowshift(np.dtype(np.float32), (cout, cin, 3, 3), (1, 1), (1, 1), 1):
+        pytest.skip("no BLAS with a known CBLAS interface in this NumPy: rowshift is off")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, cin, size, size)).astype(np.float32)
     if batch_last:

@@ -67,7 +67,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import xp
-from ..kernels import depthwise, winograd
+from ..kernels import depthwise, rowshift, winograd
 from ..kernels.im2col import (col2im, col2im_batch_inner, col2im_batch_last_add, conv_output_shape,
                               im2col, im2col_batch_inner, pad_zeros, patch_view_batch_last)
 from ..kernels.layout import from_batch_last, is_batch_last, to_batch_last
@@ -115,6 +115,17 @@ _COMPILED_DEPTHWISE = True
 # keep the im2col path covered, and compare both.
 _COMPILED_WINOGRAD = True
 _WINOGRAD_MIN_CHANNELS = 128
+
+# NCHW 2-D single-group convs run as one product per kernel row (per phase-row shift at
+# stride > 1) over columns gathered along the width only (juanji/kernels/rowshift.py), the
+# products added up by BLAS's beta = 1 when NumPy's BLAS can be called that way
+# (kernels/blas.py), if a product has at least this many rows (phases x C*KW). Against im2col,
+# forward alone, toggled in one process: 64->64 3x3 at 8x56x56 0.81-0.85x, 32->64 5x5 stride
+# 2 0.84-0.88x, 11x11 stride 4 (132 rows) 0.87x, 7x7 stride-2 stem (42) 0.79x, 8->16 3x3 (24)
+# 0.83x; but 4->32 5x5 (20) 1.22x, 3->64 3x3 (9) 1.28x, 1->30 5x5 (5) 3.6x. The tests turn
+# this off to keep the im2col path covered, and compare both.
+_ROWSHIFT = True
+_ROWSHIFT_MIN_ROWS = 24
 
 # The batch-last dW product is cut into pieces of this many positions when its result has at
 # most _SPLIT_K_MAX_ELEMS entries (see _weight_gradient); measured: 6 x 25 over 50,176
@@ -301,6 +312,12 @@ def _winograd(dtype: np.dtype, w_shape: Sequence[int], stride: Sequence[int], di
                                                   _WINOGRAD_MIN_CHANNELS)
 
 
+def _rowshift(dtype: np.dtype, w_shape: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+              groups: int) -> bool:
+    """Whether an NCHW convolution runs as products per kernel row (see _ROWSHIFT)."""
+    return _ROWSHIFT and rowshift.usable(dtype, w_shape, stride, dilation, groups, _ROWSHIFT_MIN_ROWS)
+
+
 def _depthwise_shape(w_shape: Sequence[int], groups: int, spatial_dims: int) -> bool:
     return (_COMPILED_DEPTHWISE and groups > 1 and w_shape[1] == 1 and spatial_dims == 2
             and depthwise.available())
@@ -354,6 +371,8 @@ def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequen
         depthwise.forward(x, w, b, out.reshape(n, o_ch, *out_size), stride, padding, dilation)
     elif _winograd(x.dtype, w.shape, stride, dilation, groups):
         winograd.forward_nchw(x, w, b, padding, out.reshape(n, o_ch, *out_size))
+    elif _rowshift(x.dtype, w.shape, stride, dilation, groups):
+        rowshift.forward_nchw(x, w, b, stride, padding, dilation, out.reshape(n, o_ch, *out_size))
     elif math.prod(kernel) == 1 and all(s == 1 for s in stride):
         # 1x1 at stride 1: the columns are the input itself, no gather, no chunks (measured
         # as fast as the batch-inner layout even at 7x7, where that one needs two transposes).

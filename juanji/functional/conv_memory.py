@@ -18,10 +18,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..kernels import winograd
+from ..kernels import rowshift, winograd
 from ..kernels.im2col import conv_output_shape
 from .conv import (_BATCH_INNER_MIN_CGK, _MIN_DW_POSITIONS, _adjoint_padding, _batch_chunk,
-                   _batch_last_by_shape, _depthwise_shape, _row_chunk, _winograd)
+                   _batch_last_by_shape, _depthwise_shape, _row_chunk, _rowshift, _winograd)
 
 __all__ = ["correlate_workspace_elems", "backward_workspace_elems"]
 
@@ -69,6 +69,8 @@ def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: S
         return copy + is_padded * n * c * math.prod(padded) + rows * step * row
     if by_winograd:
         return winograd.workspace_elems(n, c, w_shape[0], spatial, padding, False, itemsize)
+    if _rowshift(np.dtype(f"f{itemsize}"), w_shape, stride, dilation, groups):
+        return rowshift.workspace_elems(c, w_shape, spatial, stride, padding, dilation, out_size[1], bias)
     if pointwise:
         return is_padded * n * c * math.prod(padded)
     chunk = _batch_chunk(n, rows * positions * itemsize)

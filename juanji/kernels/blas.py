@@ -1,0 +1,116 @@
+"""GEMM that adds into its output, C = A @ B + beta*C, on the BLAS that NumPy itself uses.
+
+NumPy's matmul always overwrites its output, so a sum of products, C = A1 @ B1 + A2 @ B2,
+costs a temporary per term and a pass over C to add it in. BLAS's own sgemm/dgemm take
+``beta``: with beta = 1 each product is added into C while C's tile is in registers, for free.
+The row-shifted convolution (juanji/kernels/rowshift.py) is such a sum, one product per
+kernel row, so it calls BLAS directly, through ctypes, the same library NumPy's matmul
+calls (found with threadpoolctl), on the same thread pool (juanji.set_num_threads applies).
+
+Operands are strided 2-D views with unit inner stride: BLAS reads a matrix whose rows are
+``lda`` elements apart, so A or B may be a window of a larger array (the shifted views
+of rowshift.py), never copied. ``gemm`` falls back to matmul and an add when no
+BLAS with a known interface is found (``available()`` is then False and callers prefer
+their plain-matmul routes); JUANJI_BLAS=0 forces the fallback (the tests use both).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["available", "gemm"]
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS_ORDER, CBLAS_TRANSPOSE
+
+# CBLAS symbol names, with the integer width of their arguments. NumPy's wheels (2.x) ship
+# scipy-openblas built with 64-bit integers and these prefixed, suffixed names; 1.2x wheels
+# had the suffix only. A plain ``cblas_sgemm`` is not tried: its integer width cannot be
+# told from the library, and a wrong guess would corrupt memory.
+_SYMBOLS = (("scipy_cblas_{t}gemm64_", ctypes.c_int64), ("cblas_{t}gemm64_", ctypes.c_int64))
+
+
+def _numpy_blas_paths() -> list[str]:
+    """File paths of the BLAS libraries loaded in this process, NumPy's own first."""
+    from threadpoolctl import threadpool_info
+    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))  # site-packages: numpy/ and numpy.libs/
+    paths = [info["filepath"] for info in threadpool_info() if info.get("user_api") == "blas"]
+    return sorted(paths, key=lambda p: not os.path.realpath(p).startswith(os.path.realpath(numpy_dir)))
+
+
+@functools.cache
+def _cblas(kind: str) -> Callable[..., None] | None:
+    """The CBLAS routine ``sgemm`` or ``dgemm`` as a ctypes function, or None."""
+    if os.environ.get("JUANJI_BLAS", "1") == "0":
+        return None
+    for path in _numpy_blas_paths():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name, int_t in _SYMBOLS:
+            fn = getattr(lib, name.format(t=kind), None)
+            if fn is None:
+                continue
+            real = ctypes.c_float if kind == "s" else ctypes.c_double
+            ptr = ctypes.c_void_p
+            # (order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+            fn.argtypes = [int_t, int_t, int_t, int_t, int_t, int_t, real, ptr, int_t, ptr, int_t,
+                           real, ptr, int_t]
+            fn.restype = None
+            return fn
+    return None
+
+
+def available(dtype: Any = np.float32) -> bool:
+    """Whether ``gemm`` runs on BLAS directly for this dtype (float32 or float64)."""
+    kind = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}.get(np.dtype(dtype))
+    return kind is not None and _cblas(kind) is not None
+
+
+def _operand(m: np.ndarray, name: str) -> tuple[int, int]:
+    """(CBLAS transpose flag, leading dimension) of a 2-D view whose rows, or whose columns
+    (a transposed view, read as such by BLAS), are contiguous and do not overlap."""
+    rows, cols = m.shape
+    item = m.itemsize
+    if m.strides[0] % item == 0 and m.strides[1] % item == 0:
+        s0, s1 = m.strides[0] // item, m.strides[1] // item
+        if (s1 == 1 or cols == 1) and (rows == 1 or s0 >= cols):
+            return _NO_TRANS, max(s0 if rows > 1 else cols, cols, 1)
+        if (s0 == 1 or rows == 1) and (cols == 1 or s1 >= rows):
+            return _TRANS, max(s1 if cols > 1 else rows, rows, 1)
+    raise ValueError(f"gemm: {name} must be a 2-D view with contiguous rows or columns that do not "
+                     f"overlap, got shape {m.shape} and strides {m.strides}")
+
+
+def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray, beta: float = 0.0) -> np.ndarray:
+    """c = a @ b + beta * c, in place; a (M, K), b (K, N), c (M, N), one float dtype.
+
+    Each operand is a 2-D array or view whose rows are contiguous (unit inner stride) and
+    any distance apart; a and b may also be transposed views of such (BLAS reads them
+    transposed, no copy). beta = 0 ignores c's previous contents (NaN included), as BLAS does.
+    """
+    if not (a.dtype == b.dtype == c.dtype):
+        raise TypeError(f"gemm: dtypes differ: a {a.dtype}, b {b.dtype}, c {c.dtype}")
+    m, k = a.shape
+    if b.shape[0] != k or c.shape != (m, b.shape[1]):
+        raise ValueError(f"gemm: shapes do not chain: a {a.shape} @ b {b.shape} -> c {c.shape}")
+    kind = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}.get(a.dtype)
+    fn = _cblas(kind) if kind is not None else None
+    if fn is None or 0 in (m, k, b.shape[1]):
+        if beta == 0.0:
+            np.matmul(a, b, out=c)
+        else:
+            c *= beta
+            c += a @ b
+        return c
+    (ta, lda), (tb, ldb), (tc, ldc) = _operand(a, "a"), _operand(b, "b"), _operand(c, "c")
+    if tc != _NO_TRANS or not c.flags.writeable:
+        raise ValueError(f"gemm: c must be a writeable view with contiguous rows, got strides {c.strides}")
+    fn(_ROW_MAJOR, ta, tb, m, b.shape[1], k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
+       beta, c.ctypes.data, ldc)
+    return c

@@ -1,0 +1,156 @@
+"""2-D convolution as one product per kernel row, on columns gathered along the width only.
+
+im2col gathers every tap (c, i, j) of every output position: the columns are KH*KW/(SH*SW)
+times the input, and writing them (in runs of only OW numbers) costs a fifth to a third of
+a large convolution's time. But the kernel rows i differ only by a shift of DH input rows,
+so gathering along the width alone is enough:
+
+    colsj[(c, j), r, h', x] = xp[c, SH*h' + r, x*SW + j*DW]       (C*KW, SH, H', OW)
+
+(the padded rows split into their SH phases, h = SH*h' + r), and for kernel row i, with
+i*DH = SH*a + r, the columns im2col would have gathered for that row,
+
+    B_i[(c, j), (y, x)] = xp[c, y*SH + i*DH, x*SW + j*DW] = colsj[(c, j), r, y + a, x],
+
+are a window of colsj: OH*OW consecutive numbers of each row, starting at (r*H' + a)*OW. That
+is a matrix BLAS reads in place (rows SH*H'*OW numbers apart), so the convolution is
+
+    out[n] (O, OH*OW) = sum_i W_i (O, C*KW) @ B_i (C*KW, OH*OW),    W_i = w[:, :, i, :]
+
+KH products added into one output by BLAS's beta = 1 (juanji/kernels/blas.py: NumPy's matmul
+cannot add into its output, and a temporary per row would cost a pass over the output each).
+The gather is about KH/SH times smaller than im2col's (3x for a 3x3 stride-1 conv) and is
+KW*SH slice copies from the unpadded input into a zeroed buffer, so no padded copy is made:
+the padding is the part of the buffer no copy writes, the same for every image.
+
+The bias rides in the first product as an extra row of ones: [W_0 | b] @ [B_0; 1].
+
+At stride SH > 1 the kernel rows whose shifts differ only in their phase r (i*DH = SH*a + r,
+the same a) share one product: the phases are stored one after another, so their rows are
+consecutive rows of colsj, [W_i for those i] @ colsj[phases, window at a*OW]. A 3x3 stride-2
+kernel is 2 products, 11x11 at stride 4 is 3 (of K = 4*3*11 = 132 rows).
+
+A product has K = (phases)*C*KW rows, a third of im2col's for a 3x3 stride-1 kernel, so this
+pays only where that is large enough for BLAS to run near its peak (conv.py's rule;
+measured: 64 x 192 x 3136 products as fast per multiply-add as one 64 x 576 x 3136; with
+K = 5 or 9, as in a first layer on 1 or 3 channels, 1.3-3.6x slower than im2col).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from . import blas
+
+__all__ = ["usable", "forward_nchw", "workspace_elems"]
+
+
+def usable(dtype: np.dtype, w_shape: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+           groups: int, min_rows: int) -> bool:
+    """A 2-D single-group conv with more than one kernel row whose largest product has at
+    least ``min_rows`` rows (phases x C*KW), and a BLAS that adds into its output."""
+    if len(w_shape) != 4 or groups != 1 or w_shape[2] < 2:
+        return False
+    phases = max(len(p) for p in _product_phases(w_shape[2], dilation[0], stride[0], False))
+    return phases * w_shape[1] * w_shape[3] >= min_rows and blas.available(dtype)
+
+
+def _row_groups(kh: int, dh: int, sh: int) -> dict[int, list[tuple[int, int]]]:
+    """Kernel rows i grouped by the phase-row shift a of i*DH = SH*a + r: {a: [(i, r), ...]}."""
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for i in range(kh):
+        a, r = divmod(i * dh, sh)
+        groups.setdefault(a, []).append((i, r))
+    return groups
+
+
+def _product_phases(kh: int, dh: int, sh: int, bias: bool) -> list[range]:
+    """The phases r each product spans, in order of the shift a: from its kernel rows' first
+    phase to their last (a phase between them that no row reads gets zero weights); the
+    first product reaches the last phase when it carries the bias (the ones row follows it)."""
+    spans = []
+    for k, (_, members) in enumerate(sorted(_row_groups(kh, dh, sh).items())):
+        r_lo, r_hi = min(r for _, r in members), max(r for _, r in members)
+        spans.append(range(r_lo, sh if bias and k == 0 else r_hi + 1))
+    return spans
+
+
+def _phase_rows(padded_h: int, sh: int) -> int:
+    """H': padded rows per phase, ceil(HP / SH)."""
+    return -(-padded_h // sh)
+
+
+def workspace_elems(c: int, w_shape: Sequence[int], spatial: Sequence[int], stride: Sequence[int],
+                    padding: Sequence[tuple[int, int]], dilation: Sequence[int], out_w: int, bias: bool) -> int:
+    """Elements forward_nchw allocates beyond its result: the width-gathered columns of one
+    image (with the ones row) and the products' weight matrices (conv_memory.py)."""
+    o_ch, _, kh, kw = w_shape
+    sh = stride[0]
+    cols = (sh * c * kw + 1) * _phase_rows(spatial[0] + sum(padding[0]), sh) * out_w
+    weights = 0
+    for k, phases in enumerate(_product_phases(kh, dilation[0], sh, bias)):
+        weights += o_ch * (len(phases) * c * kw + int(bias and k == 0))
+    return cols + weights
+
+
+def _span(lo_pad: int, size: int, offset: int, step: int, count: int) -> tuple[int, int, int]:
+    """For outputs t = 0..count-1 reading input index t*step + offset - lo_pad: the first and
+    one-past-last t that land inside [0, size), and the input index of the first."""
+    first = max(0, -(-(lo_pad - offset) // step))
+    last = min(count, (size - 1 + lo_pad - offset) // step + 1)
+    return first, max(first, last), first * step + offset - lo_pad
+
+
+def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequence[int],
+                 padding: Sequence[tuple[int, int]], dilation: Sequence[int], out: np.ndarray) -> np.ndarray:
+    """Correlate x (N, C, H, W) with w (O, C, KH, KW) into out (N, O, OH, OW), C-contiguous.
+
+    ``padding`` ((PT, PB), (PL, PR)) zeros around the input; ``stride`` (SH, SW), ``dilation``
+    (DH, DW); ``b`` (O,) or None. Returns ``out``.
+    """
+    n, c, h, wd = x.shape
+    o_ch, _, kh, kw = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    (pt, pb), (pl, _) = padding
+    oh, ow = out.shape[2:]
+    positions = oh * ow
+    phase_h = _phase_rows(h + pt + pb, sh)  # H'
+    gathered = c * kw  # rows per phase
+    # Zeroed once: every image's copies write the same positions, and the rest is the padding.
+    cols = np.zeros((sh * gathered + 1, phase_h * ow), dtype=x.dtype)  # (SH*C*KW + 1, H'*OW)
+    cols[-1, :positions] = 1  # the ones row, under the first product's columns, for the bias
+    grid = cols[:-1].reshape(sh, c, kw, phase_h, ow)  # (SH, C, KW, H', OW), a view
+    # One product per shift a: its rows are the phases it spans, its weights the kernel rows i
+    # with i*DH = SH*a + r (zero for a phase no kernel row of this shift reads).
+    groups = _row_groups(kh, dh, sh)
+    products = []
+    for k, (a, phases) in enumerate(zip(sorted(groups), _product_phases(kh, dh, sh, b is not None))):
+        ones = b is not None and k == 0
+        w_a = np.zeros((o_ch, len(phases) * gathered + int(ones)), dtype=x.dtype)
+        for i, r in groups[a]:
+            at = (r - phases.start) * gathered
+            w_a[:, at: at + gathered] = w[:, :, i, :].reshape(o_ch, gathered)
+        if ones:
+            w_a[:, -1] = b
+        rows = slice(phases.start * gathered, phases.stop * gathered + int(ones))
+        products.append((w_a, rows, a * ow))
+    # Which part of each (r, j) plane the input fills: output columns [x0, x1) and phase
+    # rows [y0, y1), read from input column cx and row cy on.
+    fills = []
+    for j in range(kw):
+        x0, x1, cx = _span(pl, wd, j * dw, sw, ow)
+        for r in range(sh):
+            y0, y1, cy = _span(pt, h, r, sh, phase_h)
+            if x1 > x0 and y1 > y0:
+                fills.append((j, r, x0, x1, cx, y0, y1, cy))
+    for img in range(n):
+        for j, r, x0, x1, cx, y0, y1, cy in fills:
+            grid[r, :, j, y0:y1, x0:x1] = x[img, :, cy: cy + sh * (y1 - y0 - 1) + 1: sh,
+                                            cx: cx + sw * (x1 - x0 - 1) + 1: sw]
+        target = out[img].reshape(o_ch, positions)
+        for k, (w_a, rows, start) in enumerate(products):
+            blas.gemm(w_a, cols[rows, start: start + positions], target, beta=float(k > 0))
+    return out
