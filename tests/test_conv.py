@@ -292,7 +292,8 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
     * ``backward_batch_inner``: after a per-image forward, dW (and dx by col2im) with the
       batch inside the columns (else per image);
     * ``chunk``: gather the columns ``chunk`` images (NCHW) or output rows (batch-last) at a
-      time (by a byte budget otherwise; the small test shapes always fit one chunk);
+      time (by a byte budget otherwise; the small test shapes always fit one chunk); the
+      batch-last products per kernel row then go one output row at a time;
     * ``adjoint`` False: every input gradient by col2im (stride 1 uses a correlation otherwise);
     * ``compiled`` False: 2-D depthwise convs take the NumPy path even when numba is installed;
     * ``split_k``: the batch-last dW product always cut into pieces of two positions;
@@ -305,7 +306,7 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
     """
     names = ("_BATCH_INNER_MIN_CGK", "_batch_chunk", "_row_chunk", "_ADJOINT_MIN_CHANNELS",
              "_FORWARD_PER_IMAGE_MIN_L", "_COMPILED_DEPTHWISE", "_SPLIT_K_PIECE", "_SPLIT_K_MAX_ELEMS",
-             "_COMPILED_WINOGRAD", "_WINOGRAD_MIN_CHANNELS", "_ROWSHIFT", "_ROWSHIFT_MIN_ROWS")
+             "_COMPILED_WINOGRAD", "_WINOGRAD_MIN_CHANNELS", "_ROWSHIFT", "_ROWSHIFT_MIN_ROWS", "_ROWSHIFT_BUDGET_BYTES")
     old = {name: getattr(conv_module, name) for name in names}
     conv_module._COMPILED_DEPTHWISE = compiled
     conv_module._BATCH_INNER_MIN_CGK = 0 if backward_batch_inner else 10**9
@@ -322,6 +323,7 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
     if chunk is not None:
         conv_module._batch_chunk = lambda n, bytes_per_image, min_images=1: min(n, chunk)
         conv_module._row_chunk = lambda rows, bytes_per_row, min_rows=1: min(rows, chunk)
+        conv_module._ROWSHIFT_BUDGET_BYTES = 1  # batch-last products per kernel row: bands of one output row
     try:
         yield
     finally:
@@ -410,6 +412,8 @@ ROUTES = {
     "batch_last_input": dict(batch_last=False),  # the input decides: batch-last
     "per_image-winograd": dict(batch_last=False, winograd=True),
     "per_image-rowshift": dict(batch_last=False, winograd=False, rowshift=True),
+    "batch_last-rowshift-col2im": dict(batch_last=True, winograd=False, rowshift=True, adjoint=False),
+    "batch_last-rowshift-bands_of_1": dict(batch_last=True, winograd=False, rowshift=True, chunk=1),
     "batch_last-winograd": dict(batch_last=True, winograd=True),
     "batch_last-winograd-col2im": dict(batch_last=True, winograd=True, adjoint=False),
     "per_image-chunks_of_2-col2im-numpy_depthwise": dict(batch_last=False, chunk=2, adjoint=False,
@@ -417,7 +421,7 @@ ROUTES = {
     "per_image-batch_inner-chunks_of_2-col2im": dict(batch_last=False, backward_batch_inner=True, chunk=2,
                                                      adjoint=False, compiled=False),
     "batch_last-chunks_of_1-col2im-split_k-numpy_depthwise": dict(batch_last=True, chunk=1, adjoint=False,
-                                                                  compiled=False, split_k=True),
+                                                                  compiled=False, split_k=True, rowshift=False),
 }
 
 
@@ -486,6 +490,28 @@ def test_rowshift_route_rule(monkeypatch):
         F.conv1d(juanji.randn(1, 16, 1600), juanji.randn(4, 16, 3))                        # 1-D
         F.conv2d(juanji.randn(1, 64, 8, 8), juanji.randn(64, 64, 3, 3), padding=1)        # batch-last route
     assert calls == [(4, 8, 3, 3), (4, 3, 11, 11)]
+
+
+@pytest.mark.parametrize("kernel,stride,dilation,padding", [
+    ((2, 3), (3, 1), (1, 1), (0, 1)),  # the bias product spans a third phase, its last row past the input
+    ((3, 2), (2, 2), (2, 1), "same"),  # dilated rows: shifts 0, 1, 2 at phase 0, phase 1 unused
+    ((4, 3), (3, 2), (1, 1), (2, 0)),  # a product of phases 0 and 1 (rows 0, 1; row 3 is shift 1)
+])
+def test_rowshift_batch_last_reads_nothing_it_did_not_write(monkeypatch, kernel, stride, dilation, padding):
+    # Its band buffer is uninitialised: phases a product spans under zero weights, and rows
+    # past the input, must be zeroed, or 0 * NaN reaches the output. NaN-filled scratch here.
+    monkeypatch.setattr(rowshift_kernels, "_scratch", lambda size, dtype: np.full(size, np.nan, dtype))
+    rng = np.random.default_rng(6)
+    x, b = rng.standard_normal((3, 4, 8, 9)), rng.standard_normal(5)  # 8 rows: phase rows past the end
+    w = rng.standard_normal((5, 4, *kernel))
+    args = dict(stride=stride, dilation=dilation, padding=padding)
+    with conv_route(batch_last=False, rowshift=False):
+        want = F.conv2d(juanji.tensor(x), juanji.tensor(w), juanji.tensor(b), **args).data
+    for chunk in (None, 1):
+        with conv_route(batch_last=True, rowshift=True, chunk=chunk):
+            got = F.conv2d(juanji.tensor(x), juanji.tensor(w), juanji.tensor(b), **args).data
+        assert is_batch_last(got)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), (2, 1, "same"), (3, 2, 2), ((2, 1), (1, 2), (0, 3))])

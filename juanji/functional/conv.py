@@ -126,6 +126,10 @@ _WINOGRAD_MIN_CHANNELS = 128
 # this off to keep the im2col path covered, and compare both.
 _ROWSHIFT = True
 _ROWSHIFT_MIN_ROWS = 24
+# Batch-last, the output rows go in bands whose width-gathered columns fit this budget
+# (64->64 3x3 at 32x32, batch 64: 44-52 ms at 2-16 MB, within the noise of each other;
+# im2col 56 ms).
+_ROWSHIFT_BUDGET_BYTES = 8 * 2**20
 
 # The batch-last dW product is cut into pieces of this many positions when its result has at
 # most _SPLIT_K_MAX_ELEMS entries (see _weight_gradient); measured: 6 x 25 over 50,176
@@ -451,6 +455,9 @@ def _correlate_batch_last(x_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, 
     if _winograd(x_t.dtype, w.shape, stride, dilation, g):
         return winograd.forward_batch_last(x_t, w, b, padding, out_size)  # (O, OH, OW, N)
     out_t = xp.empty((o_ch, *out_size, n), dtype=x_t.dtype)  # (O, OH, OW, N)
+    if _rowshift(x_t.dtype, w.shape, stride, dilation, g):
+        return rowshift.forward_batch_last(pad_zeros(x_t, padding, first=1), w, b, stride, dilation, out_t,
+                                           _ROWSHIFT_BUDGET_BYTES)
     out_g = out_t.reshape(g, o_ch // g, -1)  # (G, Og, L*N), a view
     if math.prod(kernel) == 1 and all(s == 1 for s in stride) and padded == x_t.shape[1:-1]:
         # 1x1 at stride 1: the columns are the input itself.

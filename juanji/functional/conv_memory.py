@@ -20,7 +20,7 @@ import numpy as np
 
 from ..kernels import rowshift, winograd
 from ..kernels.im2col import conv_output_shape
-from .conv import (_BATCH_INNER_MIN_CGK, _MIN_DW_POSITIONS, _adjoint_padding, _batch_chunk,
+from .conv import (_BATCH_INNER_MIN_CGK, _MIN_DW_POSITIONS, _ROWSHIFT_BUDGET_BYTES, _adjoint_padding, _batch_chunk,
                    _batch_last_by_shape, _depthwise_shape, _row_chunk, _rowshift, _winograd)
 
 __all__ = ["correlate_workspace_elems", "backward_workspace_elems"]
@@ -64,6 +64,9 @@ def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: S
             return copy + winograd.workspace_elems(n, c, w_shape[0], spatial, padding, True, itemsize)
         if pointwise and not is_padded:
             return copy
+        if _rowshift(np.dtype(f"f{itemsize}"), w_shape, stride, dilation, groups):
+            return copy + is_padded * n * c * math.prod(padded) + rowshift.band_workspace_elems(
+                c, w_shape, stride, dilation, out_size, n, bias, itemsize, _ROWSHIFT_BUDGET_BYTES)
         row = math.prod(out_size[1:]) * n
         step = _row_chunk(out_size[0], rows * row * itemsize)
         return copy + is_padded * n * c * math.prod(padded) + rows * step * row

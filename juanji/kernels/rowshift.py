@@ -96,6 +96,30 @@ def workspace_elems(c: int, w_shape: Sequence[int], spatial: Sequence[int], stri
     return cols + weights
 
 
+def _products(w: np.ndarray, b: np.ndarray | None, sh: int,
+              dh: int) -> list[tuple[np.ndarray, slice, int]]:
+    """One product per shift a, in order: (its weights (O, rows), its rows of colsj, a).
+
+    Its rows are the phases it spans, C*KW each (plus the ones row for the first product
+    when there is a bias); its weights are the kernel rows i with i*DH = SH*a + r, zero for a
+    phase that no kernel row of this shift reads.
+    """
+    o_ch, c, kh, kw = w.shape
+    gathered = c * kw
+    groups = _row_groups(kh, dh, sh)
+    products = []
+    for k, (a, phases) in enumerate(zip(sorted(groups), _product_phases(kh, dh, sh, b is not None))):
+        ones = b is not None and k == 0
+        w_a = np.zeros((o_ch, len(phases) * gathered + int(ones)), dtype=w.dtype)
+        for i, r in groups[a]:
+            at = (r - phases.start) * gathered
+            w_a[:, at: at + gathered] = w[:, :, i, :].reshape(o_ch, gathered)
+        if ones:
+            w_a[:, -1] = b
+        products.append((w_a, slice(phases.start * gathered, phases.stop * gathered + int(ones)), a))
+    return products
+
+
 def _span(lo_pad: int, size: int, offset: int, step: int, count: int) -> tuple[int, int, int]:
     """For outputs t = 0..count-1 reading input index t*step + offset - lo_pad: the first and
     one-past-last t that land inside [0, size), and the input index of the first."""
@@ -123,20 +147,7 @@ def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Seq
     cols = np.zeros((sh * gathered + 1, phase_h * ow), dtype=x.dtype)  # (SH*C*KW + 1, H'*OW)
     cols[-1, :positions] = 1  # the ones row, under the first product's columns, for the bias
     grid = cols[:-1].reshape(sh, c, kw, phase_h, ow)  # (SH, C, KW, H', OW), a view
-    # One product per shift a: its rows are the phases it spans, its weights the kernel rows i
-    # with i*DH = SH*a + r (zero for a phase no kernel row of this shift reads).
-    groups = _row_groups(kh, dh, sh)
-    products = []
-    for k, (a, phases) in enumerate(zip(sorted(groups), _product_phases(kh, dh, sh, b is not None))):
-        ones = b is not None and k == 0
-        w_a = np.zeros((o_ch, len(phases) * gathered + int(ones)), dtype=x.dtype)
-        for i, r in groups[a]:
-            at = (r - phases.start) * gathered
-            w_a[:, at: at + gathered] = w[:, :, i, :].reshape(o_ch, gathered)
-        if ones:
-            w_a[:, -1] = b
-        rows = slice(phases.start * gathered, phases.stop * gathered + int(ones))
-        products.append((w_a, rows, a * ow))
+    products = _products(w, b, sh, dh)
     # Which part of each (r, j) plane the input fills: output columns [x0, x1) and phase
     # rows [y0, y1), read from input column cx and row cy on.
     fills = []
@@ -151,6 +162,75 @@ def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Seq
             grid[r, :, j, y0:y1, x0:x1] = x[img, :, cy: cy + sh * (y1 - y0 - 1) + 1: sh,
                                             cx: cx + sw * (x1 - x0 - 1) + 1: sw]
         target = out[img].reshape(o_ch, positions)
-        for k, (w_a, rows, start) in enumerate(products):
-            blas.gemm(w_a, cols[rows, start: start + positions], target, beta=float(k > 0))
+        for k, (w_a, rows, a) in enumerate(products):
+            blas.gemm(w_a, cols[rows, a * ow: a * ow + positions], target, beta=float(k > 0))
     return out
+
+
+def _scratch(size: int, dtype: np.dtype) -> np.ndarray:
+    """An uninitialised buffer (the tests fill it with NaN to show nothing unwritten is read)."""
+    return np.empty(size, dtype=dtype)
+
+
+def _band_rows(out_h: int, reach: int, bytes_per_row: int, budget_bytes: int) -> int:
+    """Output rows per band of the batch-last forward: as many as keep its columns (the band's
+    rows plus the ``reach`` rows its last products read beyond them) within the budget."""
+    return max(1, min(out_h, budget_bytes // max(bytes_per_row, 1) - reach))
+
+
+def band_workspace_elems(c: int, w_shape: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                         out_size: Sequence[int], n: int, bias: bool, itemsize: int, budget_bytes: int) -> int:
+    """Elements forward_batch_last allocates beyond its result and the padded input: the band
+    column buffer and the products' weight matrices (conv_memory.py)."""
+    o_ch, _, kh, kw = w_shape
+    sh = stride[0]
+    rows = sh * c * kw + 1
+    row = out_size[1] * n
+    reach = (dilation[0] * (kh - 1)) // sh
+    band = _band_rows(out_size[0], reach, rows * row * itemsize, budget_bytes)
+    weights = sum(o_ch * (len(p) * c * kw + int(bias and k == 0))
+                  for k, p in enumerate(_product_phases(kh, dilation[0], sh, bias)))
+    return rows * (band + reach) * row + weights
+
+
+def forward_batch_last(xpad_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequence[int],
+                       dilation: Sequence[int], out_t: np.ndarray, budget_bytes: int) -> np.ndarray:
+    """The same products in the batch-last layout: xpad_t (C, HP, WP, N), already padded, into
+    out_t (O, OH, OW, N), both C-contiguous. Returns ``out_t``.
+
+    Columns (x, n) are (output column, image), so a column window is every image at once:
+    colsj[(r, c, j), h', (x, n)] = xpad_t[c, SH*h' + r, x*SW + j*DW, n], gathered in runs of
+    OW*N numbers at stride 1, and each product writes output rows of every image in the
+    layout the next layer reads. The output rows go in bands whose columns fit
+    ``budget_bytes`` (a whole batch's colsj would be 53 MB for 64 channels at 32x32, batch 64).
+    """
+    c, hp, _, n = xpad_t.shape
+    o_ch, _, kh, kw = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    oh, ow = out_t.shape[1:3]
+    row = ow * n  # columns per output row
+    gathered = c * kw
+    reach = (dh * (kh - 1)) // sh  # the largest shift a
+    band = _band_rows(oh, reach, (sh * gathered + 1) * row * xpad_t.itemsize, budget_bytes)
+    buf = _scratch((sh * gathered + 1) * (band + reach) * row, xpad_t.dtype)
+    products = _products(w, b, sh, dh)
+    out_mat = out_t.reshape(o_ch, oh * row)
+    for y0 in range(0, oh, band):
+        y1 = min(oh, y0 + band)
+        span = y1 - y0 + reach  # phase rows this band's products read: h' in [y0, y1 + reach)
+        cols = buf[: (sh * gathered + 1) * span * row].reshape(sh * gathered + 1, span * row)
+        cols[-1, : (y1 - y0) * row] = 1  # the ones row, for the bias
+        grid = cols[:-1].reshape(sh, c, kw, span, ow, n)
+        for r in range(sh):
+            first = sh * y0 + r  # padded row of phase row y0
+            inside = max(0, min(span, (hp - 1 - first) // sh + 1))  # rows before the input's end
+            for j in range(kw):
+                grid[r, :, j, :inside] = xpad_t[:, first: first + sh * (inside - 1) + 1: sh,
+                                                j * dw: j * dw + sw * (ow - 1) + 1: sw]
+            # Rows past the input are read only under zero weights (a phase a product spans
+            # but none of its kernel rows uses); zeros keep 0 * garbage from making NaN.
+            grid[r, :, :, inside:] = 0
+        for k, (w_a, rows, a) in enumerate(products):
+            blas.gemm(w_a, cols[rows, a * row: (a + y1 - y0) * row], out_mat[:, y0 * row: y1 * row],
+                      beta=float(k > 0))
+    return out_t
