@@ -128,7 +128,7 @@ _ROWSHIFT = True
 _ROWSHIFT_MIN_ROWS = 24
 # Batch-last, the output rows go in bands whose width-gathered columns fit this budget
 # (64->64 3x3 at 32x32, batch 64: 44-52 ms at 2-16 MB, within the noise of each other;
-# im2col 56 ms).
+# im2col 56 ms); on NCHW, images with short outputs share products within it.
 _ROWSHIFT_BUDGET_BYTES = 8 * 2**20
 
 # The batch-last dW product is cut into pieces of this many positions when its result has at
@@ -376,7 +376,8 @@ def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequen
     elif _winograd(x.dtype, w.shape, stride, dilation, groups):
         winograd.forward_nchw(x, w, b, padding, out.reshape(n, o_ch, *out_size))
     elif _rowshift(x.dtype, w.shape, stride, dilation, groups):
-        rowshift.forward_nchw(x, w, b, stride, padding, dilation, out.reshape(n, o_ch, *out_size))
+        rowshift.forward_nchw(x, w, b, stride, padding, dilation, out.reshape(n, o_ch, *out_size),
+                              _ROWSHIFT_BUDGET_BYTES)
     elif math.prod(kernel) == 1 and all(s == 1 for s in stride):
         # 1x1 at stride 1: the columns are the input itself, no gather, no chunks (measured
         # as fast as the batch-inner layout even at 7x7, where that one needs two transposes).

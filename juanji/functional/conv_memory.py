@@ -73,7 +73,8 @@ def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: S
     if by_winograd:
         return winograd.workspace_elems(n, c, w_shape[0], spatial, padding, False, itemsize)
     if _rowshift(np.dtype(f"f{itemsize}"), w_shape, stride, dilation, groups):
-        return rowshift.workspace_elems(c, w_shape, spatial, stride, padding, dilation, out_size[1], bias)
+        return rowshift.workspace_elems(n, c, w_shape, spatial, stride, padding, dilation, out_size, bias,
+                                        itemsize, _ROWSHIFT_BUDGET_BYTES)
     if pointwise:
         return is_padded * n * c * math.prod(padded)
     chunk = _batch_chunk(n, rows * positions * itemsize)

@@ -58,6 +58,13 @@ def usable(dtype: np.dtype, w_shape: Sequence[int], stride: Sequence[int], dilat
     return phases * w_shape[1] * w_shape[3] >= min_rows and blas.available(dtype)
 
 
+# A product should have at least this many columns: BLAS ran 64 x 320 products at 71% of
+# its 2048^3 speed with 1024 columns, 78% with 2048 and 87% with 4096 (64 x 192 x 3136: 92%).
+# The 5x5 stride-2 conv of 32x64x64 images (1024 positions each), forward: 61-62% of the
+# ceiling one image per product, 62-65% two, 64-67% four, 59% eight.
+_MIN_PRODUCT_COLUMNS = 4096
+
+
 def _row_groups(kh: int, dh: int, sh: int) -> dict[int, list[tuple[int, int]]]:
     """Kernel rows i grouped by the phase-row shift a of i*DH = SH*a + r: {a: [(i, r), ...]}."""
     groups: dict[int, list[tuple[int, int]]] = {}
@@ -83,13 +90,18 @@ def _phase_rows(padded_h: int, sh: int) -> int:
     return -(-padded_h // sh)
 
 
-def workspace_elems(c: int, w_shape: Sequence[int], spatial: Sequence[int], stride: Sequence[int],
-                    padding: Sequence[tuple[int, int]], dilation: Sequence[int], out_w: int, bias: bool) -> int:
-    """Elements forward_nchw allocates beyond its result: the width-gathered columns of one
-    image (with the ones row) and the products' weight matrices (conv_memory.py)."""
+def workspace_elems(n: int, c: int, w_shape: Sequence[int], spatial: Sequence[int], stride: Sequence[int],
+                    padding: Sequence[tuple[int, int]], dilation: Sequence[int], out_size: Sequence[int],
+                    bias: bool, itemsize: int, budget_bytes: int) -> int:
+    """Elements forward_nchw allocates beyond its result: the width-gathered columns of a
+    chunk of images (with the ones row), the chunk's product when it has several images,
+    and the products' weight matrices (conv_memory.py)."""
     o_ch, _, kh, kw = w_shape
     sh = stride[0]
-    cols = (sh * c * kw + 1) * _phase_rows(spatial[0] + sum(padding[0]), sh) * out_w
+    phase_h, m = _nchw_layout((n, c, *spatial), w_shape, stride, padding, out_size, itemsize, budget_bytes)
+    cols = (sh * c * kw + 1) * phase_h * m * out_size[1]
+    if m > 1:
+        cols += o_ch * out_size[0] * m * out_size[1]
     weights = 0
     for k, phases in enumerate(_product_phases(kh, dilation[0], sh, bias)):
         weights += o_ch * (len(phases) * c * kw + int(bias and k == 0))
@@ -128,25 +140,49 @@ def _span(lo_pad: int, size: int, offset: int, step: int, count: int) -> tuple[i
     return first, max(first, last), first * step + offset - lo_pad
 
 
+def _images_per_product(n: int, positions: int, bytes_per_image: int, budget_bytes: int) -> int:
+    """Images whose columns share one product: for images with fewer than half of
+    _MIN_PRODUCT_COLUMNS output positions, enough for that many columns, within the column
+    budget; within [1, n]. Longer images go one at a time: the copy of a shared product into
+    the images' planes then costs more than the longer product gains (64->64 3x3 at 56x56,
+    forward: 75% of the GEMM ceiling two images at a time, 79% one at a time)."""
+    if 2 * positions >= _MIN_PRODUCT_COLUMNS:
+        return 1
+    wanted = -(-_MIN_PRODUCT_COLUMNS // max(positions, 1))
+    return max(1, min(n, wanted, budget_bytes // max(bytes_per_image, 1)))
+
+
+def _nchw_layout(x_shape: Sequence[int], w_shape: Sequence[int], stride: Sequence[int],
+                 padding: Sequence[tuple[int, int]], out_size: Sequence[int], itemsize: int,
+                 budget_bytes: int) -> tuple[int, int]:
+    """(H', images per product) of forward_nchw."""
+    n, c, h = x_shape[:3]
+    kw, sh = w_shape[3], stride[0]
+    phase_h = _phase_rows(h + sum(padding[0]), sh)
+    per_image = (sh * c * kw + 1) * phase_h * out_size[1] * itemsize
+    return phase_h, _images_per_product(n, out_size[0] * out_size[1], per_image, budget_bytes)
+
+
 def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequence[int],
-                 padding: Sequence[tuple[int, int]], dilation: Sequence[int], out: np.ndarray) -> np.ndarray:
+                 padding: Sequence[tuple[int, int]], dilation: Sequence[int], out: np.ndarray,
+                 budget_bytes: int) -> np.ndarray:
     """Correlate x (N, C, H, W) with w (O, C, KH, KW) into out (N, O, OH, OW), C-contiguous.
 
     ``padding`` ((PT, PB), (PL, PR)) zeros around the input; ``stride`` (SH, SW), ``dilation``
     (DH, DW); ``b`` (O,) or None. Returns ``out``.
+
+    Images with few output positions share products, m at a time (see _images_per_product):
+    colsj's columns are then (h', image, x), a window is every image's rows at once, and the
+    product's (O, OH, m, OW) result is copied into the m images' NCHW planes. One image has
+    its product written straight into its plane.
     """
     n, c, h, wd = x.shape
     o_ch, _, kh, kw = w.shape
     (sh, sw), (dh, dw) = stride, dilation
     (pt, pb), (pl, _) = padding
     oh, ow = out.shape[2:]
-    positions = oh * ow
-    phase_h = _phase_rows(h + pt + pb, sh)  # H'
+    phase_h, m = _nchw_layout(x.shape, w.shape, stride, padding, (oh, ow), x.itemsize, budget_bytes)
     gathered = c * kw  # rows per phase
-    # Zeroed once: every image's copies write the same positions, and the rest is the padding.
-    cols = np.zeros((sh * gathered + 1, phase_h * ow), dtype=x.dtype)  # (SH*C*KW + 1, H'*OW)
-    cols[-1, :positions] = 1  # the ones row, under the first product's columns, for the bias
-    grid = cols[:-1].reshape(sh, c, kw, phase_h, ow)  # (SH, C, KW, H', OW), a view
     products = _products(w, b, sh, dh)
     # Which part of each (r, j) plane the input fills: output columns [x0, x1) and phase
     # rows [y0, y1), read from input column cx and row cy on.
@@ -157,13 +193,27 @@ def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Seq
             y0, y1, cy = _span(pt, h, r, sh, phase_h)
             if x1 > x0 and y1 > y0:
                 fills.append((j, r, x0, x1, cx, y0, y1, cy))
-    for img in range(n):
+    cols = None
+    result = None if m == 1 else np.empty((o_ch, oh * m * ow), dtype=x.dtype)
+    for i0 in range(0, n, m):
+        i1 = min(n, i0 + m)
+        k = i1 - i0
+        if cols is None or k != m:
+            # Zeroed once per chunk size: every chunk's copies write the same positions, and
+            # the rest is the padding. (The last, shorter chunk's buffer replaces the first.)
+            cols = grid = None
+            cols = np.zeros((sh * gathered + 1, phase_h * k * ow), dtype=x.dtype)  # (SH*C*KW + 1, H'*m*OW)
+            cols[-1, : oh * k * ow] = 1  # the ones row, under the first product's columns, for the bias
+            grid = cols[:-1].reshape(sh, c, kw, phase_h, k, ow)  # (SH, C, KW, H', m, OW), a view
         for j, r, x0, x1, cx, y0, y1, cy in fills:
-            grid[r, :, j, y0:y1, x0:x1] = x[img, :, cy: cy + sh * (y1 - y0 - 1) + 1: sh,
-                                            cx: cx + sw * (x1 - x0 - 1) + 1: sw]
-        target = out[img].reshape(o_ch, positions)
-        for k, (w_a, rows, a) in enumerate(products):
-            blas.gemm(w_a, cols[rows, a * ow: a * ow + positions], target, beta=float(k > 0))
+            grid[r, :, j, y0:y1, :, x0:x1] = x[i0:i1, :, cy: cy + sh * (y1 - y0 - 1) + 1: sh,
+                                               cx: cx + sw * (x1 - x0 - 1) + 1: sw].transpose(1, 2, 0, 3)
+        span = oh * k * ow
+        target = out[i0].reshape(o_ch, span) if k == 1 else result[:, :span]
+        for p, (w_a, rows, a) in enumerate(products):
+            blas.gemm(w_a, cols[rows, a * k * ow: a * k * ow + span], target, beta=float(p > 0))
+        if k > 1:  # (O, OH, m, OW) -> the images' (m, O, OH, OW)
+            out[i0:i1].transpose(1, 2, 0, 3)[...] = target.reshape(o_ch, oh, k, ow)
     return out
 
 
