@@ -524,6 +524,15 @@ def _backward_batch_last(x: np.ndarray, w: np.ndarray, grad: np.ndarray, stride:
     o_ch, kernel = w.shape[0], w.shape[2:]
     x_t = to_batch_last(x)  # (C, *spatial, N)
     dout_t = to_batch_last(grad)  # (O, *out_size, N)
+    dw_by_rows = None
+    if need_w and _rowshift(x_t.dtype, w.shape, stride, dilation, g):
+        # The adjoint of forward's products per kernel row, on the same width-gathered
+        # columns (a third of im2col's for 3x3 at stride 1; juanji/kernels/rowshift.py).
+        dw_by_rows = rowshift.weight_grad_batch_last(pad_zeros(x_t, padding, first=1), dout_t, w.shape,
+                                                     stride, dilation, _ROWSHIFT_BUDGET_BYTES)
+        need_w = False
+        if not need_x:
+            return dw_by_rows, None
     c, n = x_t.shape[0], x_t.shape[-1]
     out_size = dout_t.shape[1:-1]
     row = math.prod(out_size[1:]) * n  # OW*N
@@ -556,7 +565,7 @@ def _backward_batch_last(x: np.ndarray, w: np.ndarray, grad: np.ndarray, stride:
     if need_x:
         crop = tuple(slice(pb, pb + s) for s, (pb, _) in zip(x_t.shape[1:-1], padding))
         dx = from_batch_last(dxpad_t[(slice(None), *crop)])  # (N, C, H, W): drop the padding
-    return (dw.reshape(w.shape) if need_w else None), dx
+    return (dw.reshape(w.shape) if need_w else dw_by_rows), dx
 
 
 def _weight_matrix(w: np.ndarray, b: np.ndarray | None, g: int) -> np.ndarray:

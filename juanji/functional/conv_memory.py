@@ -110,12 +110,22 @@ def backward_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Se
     if route and (need_w or need_x):
         row = math.prod(out_size[1:]) * n
         rows = c * k
-        step = _row_chunk(out_size[0], rows * row * itemsize, -(-_MIN_DW_POSITIONS // row))
-        rest = ((0 if x_batch_last else n * c * math.prod(spatial))  # to_batch_last(x)
-                + rows * step * row                                 # the column buffer
-                + (is_padded and need_w) * n * padded_elems         # the padded input
-                + need_w * 2 * o_ch * cg * k                        # dW and one chunk's product
-                + need_x * n * padded_elems)                        # dxpad_t
+        copy = 0 if x_batch_last else n * c * math.prod(spatial)  # to_batch_last(x)
+        by_rows = 0
+        if need_w and _rowshift(np.dtype(f"f{itemsize}"), w_shape, stride, dilation, groups):
+            by_rows = (is_padded * n * padded_elems                 # the padded input
+                       + rowshift.band_grad_workspace_elems(c, w_shape, stride, dilation, out_size, n, itemsize,
+                                                            _ROWSHIFT_BUDGET_BYTES))
+            need_w = False
+        col2im = 0
+        if need_w or need_x:
+            step = _row_chunk(out_size[0], rows * row * itemsize, -(-_MIN_DW_POSITIONS // row))
+            col2im = (rows * step * row                             # the column buffer
+                      + (is_padded and need_w) * n * padded_elems   # the padded input
+                      + need_w * 2 * o_ch * cg * k                  # dW and one chunk's product
+                      + need_x * n * padded_elems                   # dxpad_t
+                      + bool(by_rows) * o_ch * cg * k)              # dW, by rows, kept meanwhile
+        rest = copy + max(by_rows, col2im)
     elif (need_w or need_x) and cg * k >= _BATCH_INNER_MIN_CGK:
         chunk = _batch_chunk(n, c * k * positions * itemsize, -(-_MIN_DW_POSITIONS // positions))
         rest = (n * o_ch * positions                                # dout_t

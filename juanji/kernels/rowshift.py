@@ -243,32 +243,25 @@ def band_workspace_elems(c: int, w_shape: Sequence[int], stride: Sequence[int], 
     return rows * (band + reach) * row + weights
 
 
-def forward_batch_last(xpad_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequence[int],
-                       dilation: Sequence[int], out_t: np.ndarray, budget_bytes: int) -> np.ndarray:
-    """The same products in the batch-last layout: xpad_t (C, HP, WP, N), already padded, into
-    out_t (O, OH, OW, N), both C-contiguous. Returns ``out_t``.
-
-    Columns (x, n) are (output column, image), so a column window is every image at once:
-    colsj[(r, c, j), h', (x, n)] = xpad_t[c, SH*h' + r, x*SW + j*DW, n], gathered in runs of
-    OW*N numbers at stride 1, and each product writes output rows of every image in the
-    layout the next layer reads. The output rows go in bands whose columns fit
-    ``budget_bytes`` (a whole batch's colsj would be 53 MB for 64 channels at 32x32, batch 64).
-    """
+def _bands(xpad_t: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+           out_size: Sequence[int], budget_bytes: int):
+    """Yield (y0, y1, cols) for bands of output rows [y0, y1) of the batch-last layout:
+    cols (SH*C*KW + 1, (y1 - y0 + reach)*OW*N) holds the band's width-gathered columns,
+    colsj[(r, c, j), h', (x, n)] = xpad_t[c, SH*h' + r, x*SW + j*DW, n] for phase rows h' from
+    y0 on, and a last row of ones under the band's own columns. One reused buffer."""
     c, hp, _, n = xpad_t.shape
-    o_ch, _, kh, kw = w.shape
+    kh, kw = kernel
     (sh, sw), (dh, dw) = stride, dilation
-    oh, ow = out_t.shape[1:3]
+    oh, ow = out_size
     row = ow * n  # columns per output row
-    gathered = c * kw
+    rows = sh * c * kw + 1
     reach = (dh * (kh - 1)) // sh  # the largest shift a
-    band = _band_rows(oh, reach, (sh * gathered + 1) * row * xpad_t.itemsize, budget_bytes)
-    buf = _scratch((sh * gathered + 1) * (band + reach) * row, xpad_t.dtype)
-    products = _products(w, b, sh, dh)
-    out_mat = out_t.reshape(o_ch, oh * row)
+    band = _band_rows(oh, reach, rows * row * xpad_t.itemsize, budget_bytes)
+    buf = _scratch(rows * (band + reach) * row, xpad_t.dtype)
     for y0 in range(0, oh, band):
         y1 = min(oh, y0 + band)
         span = y1 - y0 + reach  # phase rows this band's products read: h' in [y0, y1 + reach)
-        cols = buf[: (sh * gathered + 1) * span * row].reshape(sh * gathered + 1, span * row)
+        cols = buf[: rows * span * row].reshape(rows, span * row)
         cols[-1, : (y1 - y0) * row] = 1  # the ones row, for the bias
         grid = cols[:-1].reshape(sh, c, kw, span, ow, n)
         for r in range(sh):
@@ -280,7 +273,75 @@ def forward_batch_last(xpad_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, 
             # Rows past the input are read only under zero weights (a phase a product spans
             # but none of its kernel rows uses); zeros keep 0 * garbage from making NaN.
             grid[r, :, :, inside:] = 0
+        yield y0, y1, cols
+
+
+def band_grad_workspace_elems(c: int, w_shape: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                              out_size: Sequence[int], n: int, itemsize: int, budget_bytes: int) -> int:
+    """Elements weight_grad_batch_last allocates beyond the padded input: the band column
+    buffer, the products' gradients and dW (conv_memory.py)."""
+    o_ch, _, kh, kw = w_shape
+    sh = stride[0]
+    rows = sh * c * kw + 1
+    row = out_size[1] * n
+    reach = (dilation[0] * (kh - 1)) // sh
+    band = _band_rows(out_size[0], reach, rows * row * itemsize, budget_bytes)
+    grads = sum(o_ch * len(p) * c * kw for p in _product_phases(kh, dilation[0], sh, False))
+    return rows * (band + reach) * row + grads + o_ch * c * kh * kw
+
+
+def forward_batch_last(xpad_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequence[int],
+                       dilation: Sequence[int], out_t: np.ndarray, budget_bytes: int) -> np.ndarray:
+    """The same products in the batch-last layout: xpad_t (C, HP, WP, N), already padded, into
+    out_t (O, OH, OW, N), both C-contiguous. Returns ``out_t``.
+
+    Columns (x, n) are (output column, image), so a column window is every image at once:
+    colsj[(r, c, j), h', (x, n)] = xpad_t[c, SH*h' + r, x*SW + j*DW, n], gathered in runs of
+    OW*N numbers at stride 1, and each product writes output rows of every image in the
+    layout the next layer reads. The output rows go in bands whose columns fit
+    ``budget_bytes`` (a whole batch's colsj would be 53 MB for 64 channels at 32x32, batch 64).
+    """
+    o_ch, _, kh, kw = w.shape
+    oh, ow, n = out_t.shape[1:]
+    row = ow * n
+    products = _products(w, b, stride[0], dilation[0])
+    out_mat = out_t.reshape(o_ch, oh * row)
+    for y0, y1, cols in _bands(xpad_t, (kh, kw), stride, dilation, (oh, ow), budget_bytes):
         for k, (w_a, rows, a) in enumerate(products):
             blas.gemm(w_a, cols[rows, a * row: (a + y1 - y0) * row], out_mat[:, y0 * row: y1 * row],
                       beta=float(k > 0))
     return out_t
+
+
+def weight_grad_batch_last(xpad_t: np.ndarray, dout_t: np.ndarray, w_shape: Sequence[int],
+                           stride: Sequence[int], dilation: Sequence[int], budget_bytes: int) -> np.ndarray:
+    """dW (O, C, KH, KW) of the batch-last forward, from the padded input xpad_t (C, HP, WP, N)
+    and the output gradient dout_t (O, OH, OW, N), both C-contiguous.
+
+    The adjoint of each product: dW_a (O, phases*C*KW) = sum over positions of
+    dout (O, S) @ B_a^T (S, phases*C*KW), on the same band columns as forward (a third of
+    im2col's for a 3x3 stride-1 kernel), added up over the bands by BLAS's beta = 1; the
+    kernel rows' blocks of dW_a are dW[:, :, i, :]. Zero-weight phases (stride > 1) get a
+    gradient here too, which is dropped.
+    """
+    o_ch, c, kh, kw = w_shape
+    sh, dh = stride[0], dilation[0]
+    oh, ow, n = dout_t.shape[1:]
+    row = ow * n
+    gathered = c * kw
+    spans = _product_phases(kh, dh, sh, False)
+    # dW_a^T (phases*C*KW, O) = B_a @ dout^T: OpenBLAS ran this orientation faster than
+    # dout @ B_a^T (64 x 192 over 6144 positions: 120 against 87 GFLOP/s; 16 x 150: 90 against 39).
+    grads_t = [np.zeros((len(p) * gathered, o_ch), dtype=xpad_t.dtype) for p in spans]
+    dout_mat = dout_t.reshape(o_ch, oh * row)
+    shifts = sorted(_row_groups(kh, dh, sh))
+    for y0, y1, cols in _bands(xpad_t, (kh, kw), stride, dilation, (oh, ow), budget_bytes):
+        for a, phases, g_t in zip(shifts, spans, grads_t):
+            window = cols[phases.start * gathered: phases.stop * gathered, a * row: (a + y1 - y0) * row]
+            blas.gemm(window, dout_mat[:, y0 * row: y1 * row].T, g_t, beta=1.0)
+    dw = np.empty(tuple(w_shape), dtype=xpad_t.dtype)
+    for a, phases, g_t in zip(shifts, spans, grads_t):
+        for i, r in _row_groups(kh, dh, sh)[a]:
+            at = (r - phases.start) * gathered
+            dw[:, :, i, :] = g_t[at: at + gathered].T.reshape(o_ch, c, kw)
+    return dw
