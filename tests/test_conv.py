@@ -662,8 +662,9 @@ def test_conv_under_a_tiny_column_budget_matches_torch(monkeypatch):
 @pytest.mark.parametrize("cin,size,k,batch_last,expected", [
     (64, 6, 3, False, "batch_last"),    # 6x6: short rows -> batch-last, whatever the input layout
     (1, 6, 5, False, "batch_last"),
-    (64, 40, 3, False, "batch_inner"),  # 38x38 outputs, NCHW input: per-image forward; Cg*K = 576
-    (2, 40, 5, False, "per_image"),     # ... Cg*K = 50: per-image backward too
+    (64, 40, 3, False, "weight_grad_nchw"),  # 38x38 outputs, NCHW input: per-image forward; dW by kernel rows
+    (64, 40, 1, False, "batch_inner"),  # 1x1 (no kernel rows to shift), Cg*K = 64: dW with the batch inside
+    (2, 40, 5, False, "per_image"),     # Cg*K = 50 (and 2 x 5 rows per kernel row): per-image backward
     (1, 40, 5, False, "batch_last"),    # a first layer (1 -> 8 channels) at stride 1: batch-last at any size
     (4, 40, 3, True, "batch_last"),     # a batch-last input stays batch-last at any size
 ])
@@ -671,7 +672,9 @@ def test_route_is_chosen_by_output_length_layout_and_gemm_size(monkeypatch, cin,
                                                                 expected):
     calls = []
     spies = {"_backward_batch_inner": conv_module.ConvNd, "_backward_per_image": conv_module.ConvNd,
-             "_backward_batch_last": conv_module}
+             "_backward_batch_last": conv_module, "weight_grad_nchw": rowshift_kernels}
+    if expected == "weight_grad_nchw" and not blas_kernels.available():
+        expected = "batch_inner"  # no BLAS that adds into its output: no products per kernel row
     for name, owner in spies.items():
         original = getattr(owner, name)
 

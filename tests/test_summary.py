@@ -390,6 +390,8 @@ def test_receptive_field_errors():
     (128, 128, 3, 1, 1, 40, 1, False),  # input gradient by Winograd when numba is installed (NCHW)
     (128, 128, 3, 1, 1, 12, 1, True),   # ... and batch-last
     (64, 64, 3, 1, 1, 24, 1, "dW only"),  # batch-last, a first layer's dW alone: by kernel rows when BLAS allows
+    (64, 64, 3, 1, 1, 40, 1, "dW only, NCHW"),  # ... on NCHW, per image
+    (32, 64, 5, 2, 2, 80, 1, "dW only, NCHW"),  # ... on NCHW, stride 2: short outputs, images share products
 ])
 def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, padding, size, groups,
                                                          batch_last):
@@ -400,7 +402,8 @@ def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, p
     from juanji.functional.conv_memory import backward_workspace_elems
     from juanji.kernels.layout import from_batch_last, is_batch_last, to_batch_last
     n = 6
-    need_x = batch_last != "dW only"
+    need_x = not str(batch_last).startswith("dW only")
+    batch_last = batch_last in (True, "dW only")
     data = np.random.default_rng(0).standard_normal((n, cin, size, size)).astype(np.float32)
     x = juanji.tensor(from_batch_last(to_batch_last(data)) if batch_last else data, requires_grad=need_x)
     w = juanji.randn(cout, cin // groups, k, k, requires_grad=True)
@@ -420,7 +423,7 @@ def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, p
         tracemalloc.stop()
     pads = resolve_padding(padding, (size, size), (k, k), (stride, stride), (1, 1), "conv2d")
     scratch = backward_workspace_elems(n, cin, (size, size), w.shape, (stride, stride), pads, (1, 1), groups,
-                                       need_x=need_x, need_w=True, itemsize=4, x_batch_last=bool(batch_last))
+                                       need_x=need_x, need_w=True, itemsize=4, x_batch_last=batch_last)
     # The scratch with dx and dW as backward returns them, or, after the scratch is freed,
     # dx and dW with the copies the leaves keep as .grad, whichever is larger.
     grads = need_x * x.data.size + w.data.size

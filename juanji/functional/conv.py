@@ -205,16 +205,22 @@ class ConvNd(Function):
         if self.batch_last and (need_w or need_x):
             dw, dx_t = _backward_batch_last(x, w, grad, stride, padding, dilation, g, need_w, need_x)
             return (dx if dx_t is None else dx_t), dw, db
+        dw = None
+        if need_w and _rowshift(x.dtype, w.shape, stride, dilation, g):
+            # The adjoint of forward's products per kernel row, on the same width-gathered
+            # columns (juanji/kernels/rowshift.py).
+            dw = rowshift.weight_grad_nchw(xp.ascontiguousarray(x), xp.ascontiguousarray(grad), w.shape, stride,
+                                           padding, dilation, _ROWSHIFT_BUDGET_BYTES)
+            need_w = False
         if need_w or need_x:
             cg_k = w[0].size  # Cg*K, the inner dimension of the forward GEMM
             if cg_k >= _BATCH_INNER_MIN_CGK:
-                dw, dxpad = self._backward_batch_inner(x, w, grad, padded_shape, need_w, need_x)
+                dw_cols, dxpad = self._backward_batch_inner(x, w, grad, padded_shape, need_w, need_x)
             else:
-                dw, dxpad = self._backward_per_image(x, w, dout, padded_shape, need_w, need_x)
+                dw_cols, dxpad = self._backward_per_image(x, w, dout, padded_shape, need_w, need_x)
+            dw = dw_cols if need_w else dw
             if dxpad is not None:
                 dx = dxpad[crop]  # (N, C, H, W): drop the padding
-        else:
-            dw = None
         return dx, dw, db
 
     def _backward_per_image(self, x: np.ndarray, w: np.ndarray, dout: np.ndarray,

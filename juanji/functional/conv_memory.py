@@ -126,19 +126,33 @@ def backward_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Se
                       + need_x * n * padded_elems                   # dxpad_t
                       + bool(by_rows) * o_ch * cg * k)              # dW, by rows, kept meanwhile
         rest = copy + max(by_rows, col2im)
-    elif (need_w or need_x) and cg * k >= _BATCH_INNER_MIN_CGK:
+    elif need_w or need_x:
+        by_rows = 0
+        if need_w and _rowshift(np.dtype(f"f{itemsize}"), w_shape, stride, dilation, groups):
+            by_rows = rowshift.grad_workspace_elems(n, c, w_shape, spatial, stride, padding, dilation, out_size,
+                                                    itemsize, _ROWSHIFT_BUDGET_BYTES)
+            need_w = False
+        rest = max(by_rows, bool(by_rows) * o_ch * cg * k + _nchw_backward_elems(
+            n, c, o_ch, cg, k, positions, padded_elems, stride, is_padded, need_w, need_x, itemsize))
+    return max(by_correlation, rest)
+
+
+def _nchw_backward_elems(n: int, c: int, o_ch: int, cg: int, k: int, positions: int, padded_elems: int,
+                         stride: Sequence[int], is_padded: bool, need_w: bool, need_x: bool, itemsize: int) -> int:
+    """ConvNd._backward_batch_inner / _backward_per_image (dW by im2col, dx by col2im)."""
+    if not (need_w or need_x):
+        return 0
+    if cg * k >= _BATCH_INNER_MIN_CGK:
         chunk = _batch_chunk(n, c * k * positions * itemsize, -(-_MIN_DW_POSITIONS // positions))
-        rest = (n * o_ch * positions                                # dout_t
+        return (n * o_ch * positions                                # dout_t
                 + c * k * chunk * positions                         # the column buffer
                 + (is_padded and need_w) * chunk * padded_elems     # the padded chunk
                 + need_w * 2 * o_ch * cg * k                        # dW and one chunk's product
                 + need_x * n * padded_elems)                        # dxpad_t
-    elif need_w or need_x:
-        free = k == 1 and all(s == 1 for s in stride) and not is_padded
-        cols = need_w * (0 if free else n * c * k * positions)
-        xpad = (is_padded and need_w) * n * padded_elems
-        per_sample_dw = need_w * n * o_ch * cg * k
-        dcols = need_x * n * c * k * positions
-        dxpad = need_x * (0 if free else n * padded_elems)
-        rest = max(xpad + cols, cols + per_sample_dw, cols + dcols + dxpad)
-    return max(by_correlation, rest)
+    free = k == 1 and all(s == 1 for s in stride) and not is_padded
+    cols = need_w * (0 if free else n * c * k * positions)
+    xpad = (is_padded and need_w) * n * padded_elems
+    per_sample_dw = need_w * n * o_ch * cg * k
+    dcols = need_x * n * c * k * positions
+    dxpad = need_x * (0 if free else n * padded_elems)
+    return max(xpad + cols, cols + per_sample_dw, cols + dcols + dxpad)

@@ -163,6 +163,50 @@ def _nchw_layout(x_shape: Sequence[int], w_shape: Sequence[int], stride: Sequenc
     return phase_h, _images_per_product(n, out_size[0] * out_size[1], per_image, budget_bytes)
 
 
+def _image_chunks(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+                  padding: Sequence[tuple[int, int]], dilation: Sequence[int], out_size: Sequence[int],
+                  budget_bytes: int):
+    """Yield (i0, i1, cols) for chunks of images [i0, i1) of an NCHW input x (N, C, H, W):
+    cols (SH*C*KW + 1, H'*m*OW) holds their width-gathered columns, columns (h', image, x),
+    colsj[(r, c, j), h', i, x] = xp[i0 + i, c, SH*h' + r, x*SW + j*DW] (xp the zero-padded
+    input, never made: the padding is the part of the buffer no copy writes), and a last row
+    of ones under the first OH*m*OW columns. m images per chunk (see _images_per_product)."""
+    n, c, h, wd = x.shape
+    kh, kw = kernel
+    (sh, sw), (dh, dw) = stride, dilation
+    (pt, pb), (pl, _) = padding
+    oh, ow = out_size
+    phase_h, m = _nchw_layout(x.shape, (0, c, kh, kw), stride, padding, out_size, x.itemsize, budget_bytes)
+    gathered = c * kw  # rows per phase
+    # Which part of each (r, j) plane the input fills: output columns [x0, x1) and phase
+    # rows [y0, y1), read from input column cx and row cy on.
+    fills = []
+    for j in range(kw):
+        x0, x1, cx = _span(pl, wd, j * dw, sw, ow)
+        for r in range(sh):
+            y0, y1, cy = _span(pt, h, r, sh, phase_h)
+            if x1 > x0 and y1 > y0:
+                fills.append((j, r, x0, x1, cx, y0, y1, cy))
+    rows = sh * gathered + 1
+    buf = np.empty(rows * phase_h * m * ow, dtype=x.dtype)
+    size = None
+    for i0 in range(0, n, m):
+        i1 = min(n, i0 + m)
+        k = i1 - i0
+        if k != size:
+            # Zeroed once per chunk size: every chunk's copies write the same positions, and
+            # the rest is the padding. (A last, shorter chunk lays out the same buffer anew.)
+            size = k
+            cols = buf[: rows * phase_h * k * ow].reshape(rows, phase_h * k * ow)  # (SH*C*KW + 1, H'*m*OW)
+            cols[...] = 0
+            cols[-1, : oh * k * ow] = 1  # the ones row, under the first product's columns, for the bias
+            grid = cols[:-1].reshape(sh, c, kw, phase_h, k, ow)  # (SH, C, KW, H', m, OW), a view
+        for j, r, x0, x1, cx, y0, y1, cy in fills:
+            grid[r, :, j, y0:y1, :, x0:x1] = x[i0:i1, :, cy: cy + sh * (y1 - y0 - 1) + 1: sh,
+                                               cx: cx + sw * (x1 - x0 - 1) + 1: sw].transpose(1, 2, 0, 3)
+        yield i0, i1, cols
+
+
 def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequence[int],
                  padding: Sequence[tuple[int, int]], dilation: Sequence[int], out: np.ndarray,
                  budget_bytes: int) -> np.ndarray:
@@ -176,45 +220,66 @@ def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Seq
     product's (O, OH, m, OW) result is copied into the m images' NCHW planes. One image has
     its product written straight into its plane.
     """
-    n, c, h, wd = x.shape
     o_ch, _, kh, kw = w.shape
-    (sh, sw), (dh, dw) = stride, dilation
-    (pt, pb), (pl, _) = padding
     oh, ow = out.shape[2:]
-    phase_h, m = _nchw_layout(x.shape, w.shape, stride, padding, (oh, ow), x.itemsize, budget_bytes)
-    gathered = c * kw  # rows per phase
-    products = _products(w, b, sh, dh)
-    # Which part of each (r, j) plane the input fills: output columns [x0, x1) and phase
-    # rows [y0, y1), read from input column cx and row cy on.
-    fills = []
-    for j in range(kw):
-        x0, x1, cx = _span(pl, wd, j * dw, sw, ow)
-        for r in range(sh):
-            y0, y1, cy = _span(pt, h, r, sh, phase_h)
-            if x1 > x0 and y1 > y0:
-                fills.append((j, r, x0, x1, cx, y0, y1, cy))
-    cols = None
-    result = None if m == 1 else np.empty((o_ch, oh * m * ow), dtype=x.dtype)
-    for i0 in range(0, n, m):
-        i1 = min(n, i0 + m)
+    products = _products(w, b, stride[0], dilation[0])
+    result = None
+    for i0, i1, cols in _image_chunks(x, (kh, kw), stride, padding, dilation, (oh, ow), budget_bytes):
         k = i1 - i0
-        if cols is None or k != m:
-            # Zeroed once per chunk size: every chunk's copies write the same positions, and
-            # the rest is the padding. (The last, shorter chunk's buffer replaces the first.)
-            cols = grid = None
-            cols = np.zeros((sh * gathered + 1, phase_h * k * ow), dtype=x.dtype)  # (SH*C*KW + 1, H'*m*OW)
-            cols[-1, : oh * k * ow] = 1  # the ones row, under the first product's columns, for the bias
-            grid = cols[:-1].reshape(sh, c, kw, phase_h, k, ow)  # (SH, C, KW, H', m, OW), a view
-        for j, r, x0, x1, cx, y0, y1, cy in fills:
-            grid[r, :, j, y0:y1, :, x0:x1] = x[i0:i1, :, cy: cy + sh * (y1 - y0 - 1) + 1: sh,
-                                               cx: cx + sw * (x1 - x0 - 1) + 1: sw].transpose(1, 2, 0, 3)
         span = oh * k * ow
-        target = out[i0].reshape(o_ch, span) if k == 1 else result[:, :span]
+        if k == 1:
+            target = out[i0].reshape(o_ch, span)
+        else:
+            result = np.empty((o_ch, span), dtype=x.dtype) if result is None else result
+            target = result[:, :span]
         for p, (w_a, rows, a) in enumerate(products):
             blas.gemm(w_a, cols[rows, a * k * ow: a * k * ow + span], target, beta=float(p > 0))
         if k > 1:  # (O, OH, m, OW) -> the images' (m, O, OH, OW)
             out[i0:i1].transpose(1, 2, 0, 3)[...] = target.reshape(o_ch, oh, k, ow)
     return out
+
+
+def weight_grad_nchw(x: np.ndarray, dout: np.ndarray, w_shape: Sequence[int], stride: Sequence[int],
+                     padding: Sequence[tuple[int, int]], dilation: Sequence[int], budget_bytes: int) -> np.ndarray:
+    """dW (O, C, KH, KW) of forward_nchw, from x (N, C, H, W) and dout (N, O, OH, OW), NCHW.
+
+    The adjoint of each product, dW_a^T (phases*C*KW, O) += B_a @ dout_chunk^T, on the same
+    width-gathered columns as forward, added up over the chunks by BLAS's beta = 1 (see
+    weight_grad_batch_last for the orientation). A chunk of several images reads its output
+    gradient as (O, OH, m, OW), one small copy.
+    """
+    o_ch, c, kh, kw = w_shape
+    sh, dh = stride[0], dilation[0]
+    oh, ow = dout.shape[2:]
+    gathered = c * kw
+    spans = _product_phases(kh, dh, sh, False)
+    shifts = sorted(_row_groups(kh, dh, sh))
+    grads_t = [np.zeros((len(p) * gathered, o_ch), dtype=x.dtype) for p in spans]
+    for i0, i1, cols in _image_chunks(x, (kh, kw), stride, padding, dilation, (oh, ow), budget_bytes):
+        k = i1 - i0
+        span = oh * k * ow
+        if k == 1:
+            dout_c = dout[i0].reshape(o_ch, span)
+        else:
+            dout_c = np.ascontiguousarray(dout[i0:i1].transpose(1, 2, 0, 3)).reshape(o_ch, span)
+        for a, phases, g_t in zip(shifts, spans, grads_t):
+            window = cols[phases.start * gathered: phases.stop * gathered, a * k * ow: a * k * ow + span]
+            blas.gemm(window, dout_c.T, g_t, beta=1.0)
+    return _assemble_weight_grad(grads_t, w_shape, sh, dh)
+
+
+def grad_workspace_elems(n: int, c: int, w_shape: Sequence[int], spatial: Sequence[int], stride: Sequence[int],
+                         padding: Sequence[tuple[int, int]], dilation: Sequence[int], out_size: Sequence[int],
+                         itemsize: int, budget_bytes: int) -> int:
+    """Elements weight_grad_nchw allocates: a chunk's columns, its output gradient copy when
+    it has several images, the products' gradients and dW (conv_memory.py)."""
+    o_ch, _, kh, kw = w_shape
+    sh = stride[0]
+    phase_h, m = _nchw_layout((n, c, *spatial), w_shape, stride, padding, out_size, itemsize, budget_bytes)
+    cols = (sh * c * kw + 1) * phase_h * m * out_size[1]
+    dout_copy = (m > 1) * o_ch * out_size[0] * m * out_size[1]
+    grads = sum(o_ch * len(p) * c * kw for p in _product_phases(kh, dilation[0], sh, False))
+    return cols + dout_copy + grads + o_ch * c * kh * kw
 
 
 def _scratch(size: int, dtype: np.dtype) -> np.ndarray:
@@ -339,9 +404,18 @@ def weight_grad_batch_last(xpad_t: np.ndarray, dout_t: np.ndarray, w_shape: Sequ
         for a, phases, g_t in zip(shifts, spans, grads_t):
             window = cols[phases.start * gathered: phases.stop * gathered, a * row: (a + y1 - y0) * row]
             blas.gemm(window, dout_mat[:, y0 * row: y1 * row].T, g_t, beta=1.0)
-    dw = np.empty(tuple(w_shape), dtype=xpad_t.dtype)
-    for a, phases, g_t in zip(shifts, spans, grads_t):
-        for i, r in _row_groups(kh, dh, sh)[a]:
+    return _assemble_weight_grad(grads_t, w_shape, sh, dh)
+
+
+def _assemble_weight_grad(grads_t: list[np.ndarray], w_shape: Sequence[int], sh: int, dh: int) -> np.ndarray:
+    """dW (O, C, KH, KW) from the products' dW_a^T (phases*C*KW, O): kernel row i's block is
+    the C*KW rows of its phase r in the product of its shift a (other phases are dropped)."""
+    o_ch, c, kh, kw = w_shape
+    gathered = c * kw
+    dw = np.empty(tuple(w_shape), dtype=grads_t[0].dtype)
+    groups = _row_groups(kh, dh, sh)
+    for a, phases, g_t in zip(sorted(groups), _product_phases(kh, dh, sh, False), grads_t):
+        for i, r in groups[a]:
             at = (r - phases.start) * gathered
             dw[:, :, i, :] = g_t[at: at + gathered].T.reshape(o_ch, c, kw)
     return dw
