@@ -497,9 +497,10 @@ def test_rowshift_route_rule(monkeypatch):
     ((3, 2), (2, 2), (2, 1), "same"),  # dilated rows: shifts 0, 1, 2 at phase 0, phase 1 unused
     ((4, 3), (3, 2), (1, 1), (2, 0)),  # a product of phases 0 and 1 (rows 0, 1; row 3 is shift 1)
 ])
-def test_rowshift_batch_last_reads_nothing_it_did_not_write(monkeypatch, kernel, stride, dilation, padding):
-    # Its band buffer is uninitialised: phases a product spans under zero weights, and rows
-    # past the input, must be zeroed, or 0 * NaN reaches the output. NaN-filled scratch here.
+def test_rowshift_reads_nothing_it_did_not_write(monkeypatch, kernel, stride, dilation, padding):
+    # Its column buffers are uninitialised: the padding (NCHW), phases a product spans under
+    # zero weights and rows past the input (batch-last) must be zeroed, or 0 * NaN reaches
+    # the output or dW. NaN-filled scratch here, in both layouts.
     monkeypatch.setattr(rowshift_kernels, "_scratch", lambda size, dtype: np.full(size, np.nan, dtype))
     rng = np.random.default_rng(6)
     x, b = rng.standard_normal((3, 4, 8, 9)), rng.standard_normal(5)  # 8 rows: phase rows past the end
@@ -507,11 +508,14 @@ def test_rowshift_batch_last_reads_nothing_it_did_not_write(monkeypatch, kernel,
     args = dict(stride=stride, dilation=dilation, padding=padding)
     with conv_route(batch_last=False, rowshift=False):
         want = F.conv2d(juanji.tensor(x), juanji.tensor(w), juanji.tensor(b), **args).data
-    for chunk in (None, 1):
-        with conv_route(batch_last=True, rowshift=True, chunk=chunk):
-            got = F.conv2d(juanji.tensor(x), juanji.tensor(w), juanji.tensor(b), **args).data
-        assert is_batch_last(got)
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for batch_last, chunk in ((True, None), (True, 1), (False, None)):
+        tx, tw = juanji.tensor(x, requires_grad=True), juanji.tensor(w, requires_grad=True)
+        with conv_route(batch_last=batch_last, rowshift=True, chunk=chunk):
+            got = F.conv2d(tx, tw, juanji.tensor(b), **args)
+            got.sum().backward()  # dW on the same columns
+        assert is_batch_last(got.data) == batch_last
+        np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-12)
+        assert np.isfinite(tw.grad.data).all()
 
 
 @pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), (2, 1, "same"), (3, 2, 2), ((2, 1), (1, 2), (0, 3))])

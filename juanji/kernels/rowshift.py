@@ -163,6 +163,23 @@ def _nchw_layout(x_shape: Sequence[int], w_shape: Sequence[int], stride: Sequenc
     return phase_h, _images_per_product(n, out_size[0] * out_size[1], per_image, budget_bytes)
 
 
+def _zero_outside(grid: np.ndarray, fills: list[tuple[int, ...]]) -> None:
+    """Zero what the fills leave unwritten in grid (SH, C, KW, H', m, OW): the rows and
+    columns of each (r, j) plane outside its fill, and the planes with no fill at all."""
+    filled = set()
+    for j, r, x0, x1, _, y0, y1, _ in fills:
+        plane = grid[r, :, j]  # (C, H', m, OW)
+        plane[:, :y0] = 0
+        plane[:, y1:] = 0
+        plane[:, y0:y1, :, :x0] = 0
+        plane[:, y0:y1, :, x1:] = 0
+        filled.add((r, j))
+    for r in range(grid.shape[0]):
+        for j in range(grid.shape[2]):
+            if (r, j) not in filled:
+                grid[r, :, j] = 0
+
+
 def _image_chunks(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
                   padding: Sequence[tuple[int, int]], dilation: Sequence[int], out_size: Sequence[int],
                   budget_bytes: int):
@@ -188,19 +205,20 @@ def _image_chunks(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
             if x1 > x0 and y1 > y0:
                 fills.append((j, r, x0, x1, cx, y0, y1, cy))
     rows = sh * gathered + 1
-    buf = np.empty(rows * phase_h * m * ow, dtype=x.dtype)
+    buf = _scratch(rows * phase_h * m * ow, x.dtype)
     size = None
     for i0 in range(0, n, m):
         i1 = min(n, i0 + m)
         k = i1 - i0
         if k != size:
-            # Zeroed once per chunk size: every chunk's copies write the same positions, and
-            # the rest is the padding. (A last, shorter chunk lays out the same buffer anew.)
+            # The padding zeroed once per chunk size: every chunk's copies write the same
+            # positions. (A last, shorter chunk lays out the same buffer anew.)
             size = k
             cols = buf[: rows * phase_h * k * ow].reshape(rows, phase_h * k * ow)  # (SH*C*KW + 1, H'*m*OW)
-            cols[...] = 0
+            cols[-1] = 0
             cols[-1, : oh * k * ow] = 1  # the ones row, under the first product's columns, for the bias
             grid = cols[:-1].reshape(sh, c, kw, phase_h, k, ow)  # (SH, C, KW, H', m, OW), a view
+            _zero_outside(grid, fills)
         for j, r, x0, x1, cx, y0, y1, cy in fills:
             grid[r, :, j, y0:y1, :, x0:x1] = x[i0:i1, :, cy: cy + sh * (y1 - y0 - 1) + 1: sh,
                                                cx: cx + sw * (x1 - x0 - 1) + 1: sw].transpose(1, 2, 0, 3)
