@@ -306,7 +306,7 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
     """
     names = ("_BATCH_INNER_MIN_CGK", "_batch_chunk", "_row_chunk", "_ADJOINT_MIN_CHANNELS",
              "_FORWARD_PER_IMAGE_MIN_L", "_COMPILED_DEPTHWISE", "_SPLIT_K_PIECE", "_SPLIT_K_MAX_ELEMS",
-             "_COMPILED_WINOGRAD", "_WINOGRAD_MIN_CHANNELS", "_ROWSHIFT", "_ROWSHIFT_MIN_ROWS", "_ROWSHIFT_BUDGET_BYTES")
+             "_COMPILED_WINOGRAD", "_WINOGRAD_MIN_CHANNELS", "_ROWSHIFT", "_ROWSHIFT_MIN_ROWS", "_ROWSHIFT_BUDGET_BYTES", "_MIN_DW_POSITIONS")
     old = {name: getattr(conv_module, name) for name in names}
     conv_module._COMPILED_DEPTHWISE = compiled
     conv_module._BATCH_INNER_MIN_CGK = 0 if backward_batch_inner else 10**9
@@ -324,6 +324,7 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
         conv_module._batch_chunk = lambda n, bytes_per_image, min_images=1: min(n, chunk)
         conv_module._row_chunk = lambda rows, bytes_per_row, min_rows=1: min(rows, chunk)
         conv_module._ROWSHIFT_BUDGET_BYTES = 1  # batch-last products per kernel row: bands of one output row
+        conv_module._MIN_DW_POSITIONS = 1  # ... in dW too
     try:
         yield
     finally:

@@ -535,7 +535,7 @@ def _backward_batch_last(x: np.ndarray, w: np.ndarray, grad: np.ndarray, stride:
         # The adjoint of forward's products per kernel row, on the same width-gathered
         # columns (a third of im2col's for 3x3 at stride 1; juanji/kernels/rowshift.py).
         dw_by_rows = rowshift.weight_grad_batch_last(pad_zeros(x_t, padding, first=1), dout_t, w.shape,
-                                                     stride, dilation, _ROWSHIFT_BUDGET_BYTES)
+                                                     stride, dilation, _ROWSHIFT_BUDGET_BYTES, _MIN_DW_POSITIONS)
         need_w = False
         if not need_x:
             return dw_by_rows, None

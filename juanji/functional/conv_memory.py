@@ -115,7 +115,7 @@ def backward_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Se
         if need_w and _rowshift(np.dtype(f"f{itemsize}"), w_shape, stride, dilation, groups):
             by_rows = (is_padded * n * padded_elems                 # the padded input
                        + rowshift.band_grad_workspace_elems(c, w_shape, stride, dilation, out_size, n, itemsize,
-                                                            _ROWSHIFT_BUDGET_BYTES))
+                                                            _ROWSHIFT_BUDGET_BYTES, _MIN_DW_POSITIONS))
             need_w = False
         col2im = 0
         if need_w or need_x:

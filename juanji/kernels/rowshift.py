@@ -305,10 +305,11 @@ def _scratch(size: int, dtype: np.dtype) -> np.ndarray:
     return np.empty(size, dtype=dtype)
 
 
-def _band_rows(out_h: int, reach: int, bytes_per_row: int, budget_bytes: int) -> int:
-    """Output rows per band of the batch-last forward: as many as keep its columns (the band's
-    rows plus the ``reach`` rows its last products read beyond them) within the budget."""
-    return max(1, min(out_h, budget_bytes // max(bytes_per_row, 1) - reach))
+def _band_rows(out_h: int, reach: int, bytes_per_row: int, budget_bytes: int, min_rows: int = 1) -> int:
+    """Output rows per band of the batch-last layout: as many as keep its columns (the band's
+    rows plus the ``reach`` rows its last products read beyond them) within the budget, and
+    at least ``min_rows``; within [1, OH]."""
+    return max(1, min(out_h, max(min_rows, budget_bytes // max(bytes_per_row, 1) - reach)))
 
 
 def band_workspace_elems(c: int, w_shape: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
@@ -327,7 +328,7 @@ def band_workspace_elems(c: int, w_shape: Sequence[int], stride: Sequence[int], 
 
 
 def _bands(xpad_t: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-           out_size: Sequence[int], budget_bytes: int):
+           out_size: Sequence[int], budget_bytes: int, min_rows: int = 1):
     """Yield (y0, y1, cols) for bands of output rows [y0, y1) of the batch-last layout:
     cols (SH*C*KW + 1, (y1 - y0 + reach)*OW*N) holds the band's width-gathered columns,
     colsj[(r, c, j), h', (x, n)] = xpad_t[c, SH*h' + r, x*SW + j*DW, n] for phase rows h' from
@@ -339,7 +340,7 @@ def _bands(xpad_t: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dil
     row = ow * n  # columns per output row
     rows = sh * c * kw + 1
     reach = (dh * (kh - 1)) // sh  # the largest shift a
-    band = _band_rows(oh, reach, rows * row * xpad_t.itemsize, budget_bytes)
+    band = _band_rows(oh, reach, rows * row * xpad_t.itemsize, budget_bytes, min_rows)
     buf = _scratch(rows * (band + reach) * row, xpad_t.dtype)
     for y0 in range(0, oh, band):
         y1 = min(oh, y0 + band)
@@ -360,7 +361,8 @@ def _bands(xpad_t: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dil
 
 
 def band_grad_workspace_elems(c: int, w_shape: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-                              out_size: Sequence[int], n: int, itemsize: int, budget_bytes: int) -> int:
+                              out_size: Sequence[int], n: int, itemsize: int, budget_bytes: int,
+                              min_positions: int) -> int:
     """Elements weight_grad_batch_last allocates beyond the padded input: the band column
     buffer, the products' gradients and dW (conv_memory.py)."""
     o_ch, _, kh, kw = w_shape
@@ -368,7 +370,7 @@ def band_grad_workspace_elems(c: int, w_shape: Sequence[int], stride: Sequence[i
     rows = sh * c * kw + 1
     row = out_size[1] * n
     reach = (dilation[0] * (kh - 1)) // sh
-    band = _band_rows(out_size[0], reach, rows * row * itemsize, budget_bytes)
+    band = _band_rows(out_size[0], reach, rows * row * itemsize, budget_bytes, -(-min_positions // row))
     grads = sum(o_ch * len(p) * c * kw for p in _product_phases(kh, dilation[0], sh, False))
     return rows * (band + reach) * row + grads + o_ch * c * kh * kw
 
@@ -397,7 +399,8 @@ def forward_batch_last(xpad_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, 
 
 
 def weight_grad_batch_last(xpad_t: np.ndarray, dout_t: np.ndarray, w_shape: Sequence[int],
-                           stride: Sequence[int], dilation: Sequence[int], budget_bytes: int) -> np.ndarray:
+                           stride: Sequence[int], dilation: Sequence[int], budget_bytes: int,
+                           min_positions: int) -> np.ndarray:
     """dW (O, C, KH, KW) of the batch-last forward, from the padded input xpad_t (C, HP, WP, N)
     and the output gradient dout_t (O, OH, OW, N), both C-contiguous.
 
@@ -405,7 +408,9 @@ def weight_grad_batch_last(xpad_t: np.ndarray, dout_t: np.ndarray, w_shape: Sequ
     dout (O, S) @ B_a^T (S, phases*C*KW), on the same band columns as forward (a third of
     im2col's for a 3x3 stride-1 kernel), added up over the bands by BLAS's beta = 1; the
     kernel rows' blocks of dW_a are dW[:, :, i, :]. Zero-weight phases (stride > 1) get a
-    gradient here too, which is dropped.
+    gradient here too, which is dropped. A band spans at least ``min_positions`` columns
+    (beyond the budget if need be): each band's product reads and writes all of dW_a, so
+    its sum over positions should be long (512 channels at 4x4, batch 64: 256 per row).
     """
     o_ch, c, kh, kw = w_shape
     sh, dh = stride[0], dilation[0]
@@ -418,7 +423,8 @@ def weight_grad_batch_last(xpad_t: np.ndarray, dout_t: np.ndarray, w_shape: Sequ
     grads_t = [np.zeros((len(p) * gathered, o_ch), dtype=xpad_t.dtype) for p in spans]
     dout_mat = dout_t.reshape(o_ch, oh * row)
     shifts = sorted(_row_groups(kh, dh, sh))
-    for y0, y1, cols in _bands(xpad_t, (kh, kw), stride, dilation, (oh, ow), budget_bytes):
+    for y0, y1, cols in _bands(xpad_t, (kh, kw), stride, dilation, (oh, ow), budget_bytes,
+                               -(-min_positions // row)):
         for a, phases, g_t in zip(shifts, spans, grads_t):
             window = cols[phases.start * gathered: phases.stop * gathered, a * row: (a + y1 - y0) * row]
             blas.gemm(window, dout_mat[:, y0 * row: y1 * row].T, g_t, beta=1.0)
