@@ -47,10 +47,17 @@ How the products are laid out (every choice measured; bench/NOTES.md has the fig
 * After a per-image (NCHW) forward, the backward's dW puts the batch inside the columns when
   Cg*K >= 64: (Cg*K, m*L) for a chunk of m images, one long sum over m*L and no
   (N, O, Cg*K) per-image intermediate.
+* Most single-group 2-D convs skip most of that gather: the kernel rows differ only by a
+  shift of input rows, so columns gathered along the width alone (colsj, KH/SH times
+  smaller than im2col's) hold every kernel row's columns as a window BLAS reads in place, and
+  the convolution is KH products (fewer at stride > 1: rows of one shift share a product)
+  added up into one output by BLAS's beta = 1 (juanji/kernels/rowshift.py, through the BLAS
+  NumPy uses, juanji/kernels/blas.py; _ROWSHIFT). dW is the adjoint on the same columns.
+  Where a product would be thin (a first layer on 1 or 3 channels) im2col stays.
 * 3x3 stride-1 convs with 128 or more channels on both sides (most of VGG's and ResNet's work)
   run by Winograd's F(2x2, 3x3) when numba is installed: 16 products of the transformed
   weights and input tiles instead of the im2col product, 2.25x fewer multiplications
-  (juanji/kernels/winograd.py; _COMPILED_WINOGRAD). Backward's dW keeps the columns.
+  (juanji/kernels/winograd.py; _COMPILED_WINOGRAD). Backward's dW goes by kernel rows (above).
 * At stride 1 the input gradient is itself a correlation, of dout (padded by D*(K-1) - P)
   with the kernel reversed and its channel axes swapped (see _adjoint_padding), so it
   reuses the forward path above: no column gradient, no col2im, and dx comes out
