@@ -426,6 +426,7 @@ ROUTES = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # torch's note on a copy it makes
 @pytest.mark.parametrize("route", list(ROUTES))
 @pytest.mark.parametrize("cfg", CORNERS, ids=lambda c: f"{c['nd']}d-k{c['kernel']}-s{c['stride']}-p{c['padding']}")
 def test_conv_corners(cfg, route):

@@ -3,32 +3,36 @@
 im2col gathers every tap (c, i, j) of every output position: the columns are KH*KW/(SH*SW)
 times the input, and writing them (in runs of only OW numbers) costs a fifth to a third of
 a large convolution's time. But the kernel rows i differ only by a shift of DH input rows,
-so gathering along the width alone is enough:
+so gathering along the width alone is enough. With the padded rows split into their SH
+phases (h = SH*h' + r),
 
-    colsj[(c, j), r, h', x] = xp[c, SH*h' + r, x*SW + j*DW]       (C*KW, SH, H', OW)
+    colsj[(r, c, j), h', x] = xp[c, SH*h' + r, x*SW + j*DW]       (SH*C*KW, H'*OW)
 
-(the padded rows split into their SH phases, h = SH*h' + r), and for kernel row i, with
-i*DH = SH*a + r, the columns im2col would have gathered for that row,
+and for kernel row i, with i*DH = SH*a + r, the columns im2col would have gathered for it,
 
-    B_i[(c, j), (y, x)] = xp[c, y*SH + i*DH, x*SW + j*DW] = colsj[(c, j), r, y + a, x],
+    B_i[(c, j), (y, x)] = xp[c, y*SH + i*DH, x*SW + j*DW] = colsj[(r, c, j), y + a, x],
 
-are a window of colsj: OH*OW consecutive numbers of each row, starting at (r*H' + a)*OW. That
-is a matrix BLAS reads in place (rows SH*H'*OW numbers apart), so the convolution is
+are a window of colsj: rows (r, ., .), OH*OW consecutive numbers of each, from a*OW on. That
+is a matrix BLAS reads in place (rows H'*OW numbers apart), so the convolution is
 
     out[n] (O, OH*OW) = sum_i W_i (O, C*KW) @ B_i (C*KW, OH*OW),    W_i = w[:, :, i, :]
 
-KH products added into one output by BLAS's beta = 1 (juanji/kernels/blas.py: NumPy's matmul
+products added into one output by BLAS's beta = 1 (juanji/kernels/blas.py: NumPy's matmul
 cannot add into its output, and a temporary per row would cost a pass over the output each).
-The gather is about KH/SH times smaller than im2col's (3x for a 3x3 stride-1 conv) and is
-KW*SH slice copies from the unpadded input into a zeroed buffer, so no padded copy is made:
-the padding is the part of the buffer no copy writes, the same for every image.
+The kernel rows of one shift a (phases r differing) share a product, their phases' rows
+being consecutive rows of colsj: a 3x3 kernel is 3 products at stride 1 and 2 at stride 2,
+11x11 at stride 4 is 3 (of K = 4*3*11 = 132 rows). The gather is about KH/SH times smaller
+than im2col's (3x for a 3x3 stride-1 conv) and is KW*SH slice copies. The bias rides in
+the first product as an extra row of ones: [W_0 | b] @ [B_0; 1]. dW is the adjoint, one
+product per shift on the same columns, dW_a^T += B_a @ dout^T.
 
-The bias rides in the first product as an extra row of ones: [W_0 | b] @ [B_0; 1].
-
-At stride SH > 1 the kernel rows whose shifts differ only in their phase r (i*DH = SH*a + r,
-the same a) share one product: the phases are stored one after another, so their rows are
-consecutive rows of colsj, [W_i for those i] @ colsj[phases, window at a*OW]. A 3x3 stride-2
-kernel is 2 products, 11x11 at stride 4 is 3 (of K = 4*3*11 = 132 rows).
+Two layouts, as in juanji/functional/conv.py:
+* NCHW (forward_nchw, weight_grad_nchw): a chunk of images at a time, copied from the
+  unpadded input into a buffer whose padding is zeroed once; images with short outputs share
+  products (columns (h', image, x)), the product then copied into their NCHW planes.
+* batch-last (forward_batch_last, weight_grad_batch_last): columns (x, n) are every image at
+  once, from the padded (C, HP, WP, N) input, in bands of output rows; the output is
+  batch-last already.
 
 A product has K = (phases)*C*KW rows, a third of im2col's for a 3x3 stride-1 kernel, so this
 pays only where that is large enough for BLAS to run near its peak (conv.py's rule;
@@ -38,14 +42,14 @@ K = 5 or 9, as in a first layer on 1 or 3 channels, 1.3-3.6x slower than im2col)
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
 
 from . import blas
 
-__all__ = ["usable", "forward_nchw", "workspace_elems"]
+__all__ = ["usable", "forward_nchw", "weight_grad_nchw", "forward_batch_last", "weight_grad_batch_last",
+           "workspace_elems", "grad_workspace_elems", "band_workspace_elems", "band_grad_workspace_elems"]
 
 
 def usable(dtype: np.dtype, w_shape: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
@@ -190,7 +194,7 @@ def _image_chunks(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
     of ones under the first OH*m*OW columns. m images per chunk (see _images_per_product)."""
     n, c, h, wd = x.shape
     kh, kw = kernel
-    (sh, sw), (dh, dw) = stride, dilation
+    (sh, sw), dw = stride, dilation[1]
     (pt, pb), (pl, _) = padding
     oh, ow = out_size
     phase_h, m = _nchw_layout(x.shape, (0, c, kh, kw), stride, padding, out_size, x.itemsize, budget_bytes)
