@@ -413,7 +413,8 @@ ROUTES = {
     "batch_last_input": dict(batch_last=False),  # the input decides: batch-last
     "per_image-winograd": dict(batch_last=False, winograd=True),
     "per_image-rowshift": dict(batch_last=False, winograd=False, rowshift=True),
-    "batch_last-rowshift-col2im": dict(batch_last=True, winograd=False, rowshift=True, adjoint=False),
+    "batch_last-rowshift-no_correlation": dict(batch_last=True, winograd=False, rowshift=True, adjoint=False),
+    "per_image-rowshift-no_correlation": dict(batch_last=False, winograd=False, rowshift=True, adjoint=False),
     "batch_last-rowshift-bands_of_1": dict(batch_last=True, winograd=False, rowshift=True, chunk=1),
     "batch_last-winograd": dict(batch_last=True, winograd=True),
     "batch_last-winograd-col2im": dict(batch_last=True, winograd=True, adjoint=False),
@@ -517,7 +518,7 @@ def test_rowshift_reads_nothing_it_did_not_write(monkeypatch, kernel, stride, di
             got.sum().backward()  # dW on the same columns
         assert is_batch_last(got.data) == batch_last
         np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-12)
-        assert np.isfinite(tw.grad.data).all()
+        assert np.isfinite(tw.grad.data).all() and np.isfinite(tx.grad.data).all()
 
 
 @pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), (2, 1, "same"), (3, 2, 2), ((2, 1), (1, 2), (0, 3))])

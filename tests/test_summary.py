@@ -392,6 +392,8 @@ def test_receptive_field_errors():
     (64, 64, 3, 1, 1, 24, 1, "dW only"),  # batch-last, a first layer's dW alone: by kernel rows when BLAS allows
     (64, 64, 3, 1, 1, 40, 1, "dW only, NCHW"),  # ... on NCHW, per image
     (32, 64, 5, 2, 2, 80, 1, "dW only, NCHW"),  # ... on NCHW, stride 2: short outputs, images share products
+    (64, 32, 3, 2, 1, 24, 1, "dx only"),        # batch-last, dx alone at stride 2: by kernel rows when BLAS allows
+    (32, 64, 5, 2, 2, 80, 1, "dx only, NCHW"),  # ... on NCHW, images sharing products
 ])
 def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, padding, size, groups,
                                                          batch_last):
@@ -403,10 +405,11 @@ def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, p
     from juanji.kernels.layout import from_batch_last, is_batch_last, to_batch_last
     n = 6
     need_x = not str(batch_last).startswith("dW only")
-    batch_last = batch_last in (True, "dW only")
+    need_w = not str(batch_last).startswith("dx only")
+    batch_last = batch_last in (True, "dW only", "dx only")
     data = np.random.default_rng(0).standard_normal((n, cin, size, size)).astype(np.float32)
     x = juanji.tensor(from_batch_last(to_batch_last(data)) if batch_last else data, requires_grad=need_x)
-    w = juanji.randn(cout, cin // groups, k, k, requires_grad=True)
+    w = juanji.randn(cout, cin // groups, k, k, requires_grad=need_w)
     y = F.conv2d(x, w, stride=stride, padding=padding, groups=groups).data
     g = np.ones_like(y)  # y's layout
     assert is_batch_last(g) == is_batch_last(y)
@@ -423,10 +426,10 @@ def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, p
         tracemalloc.stop()
     pads = resolve_padding(padding, (size, size), (k, k), (stride, stride), (1, 1), "conv2d")
     scratch = backward_workspace_elems(n, cin, (size, size), w.shape, (stride, stride), pads, (1, 1), groups,
-                                       need_x=need_x, need_w=True, itemsize=4, x_batch_last=batch_last)
+                                       need_x=need_x, need_w=need_w, itemsize=4, x_batch_last=batch_last)
     # The scratch with dx and dW as backward returns them, or, after the scratch is freed,
     # dx and dW with the copies the leaves keep as .grad, whichever is larger.
-    grads = need_x * x.data.size + w.data.size
+    grads = need_x * x.data.size + need_w * w.data.size
     estimate = max(scratch + grads, 2 * grads) * 4
     assert 2 / 3 < estimate / peak < 3 / 2, f"estimate {estimate:,} vs measured peak {peak:,}"
 

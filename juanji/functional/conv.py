@@ -214,11 +214,15 @@ class ConvNd(Function):
             return (dx if dx_t is None else dx_t), dw, db
         dw = None
         if need_w and _rowshift(x.dtype, w.shape, stride, dilation, g):
-            # The adjoint of forward's products per kernel row, on the same width-gathered
-            # columns (juanji/kernels/rowshift.py).
+            # The adjoints of forward's products per kernel row, on the same width-gathered
+            # columns (juanji/kernels/rowshift.py): dW, and dx where it is no correlation.
             dw = rowshift.weight_grad_nchw(xp.ascontiguousarray(x), xp.ascontiguousarray(grad), w.shape, stride,
                                            padding, dilation, _ROWSHIFT_BUDGET_BYTES)
             need_w = False
+        if need_x and _rowshift(x.dtype, w.shape, stride, dilation, g):
+            dx = rowshift.input_grad_nchw(xp.ascontiguousarray(grad), w, x.shape, stride, padding, dilation,
+                                          _ROWSHIFT_BUDGET_BYTES)
+            need_x = False
         if need_w or need_x:
             cg_k = w[0].size  # Cg*K, the inner dimension of the forward GEMM
             if cg_k >= _BATCH_INNER_MIN_CGK:
@@ -537,15 +541,20 @@ def _backward_batch_last(x: np.ndarray, w: np.ndarray, grad: np.ndarray, stride:
     o_ch, kernel = w.shape[0], w.shape[2:]
     x_t = to_batch_last(x)  # (C, *spatial, N)
     dout_t = to_batch_last(grad)  # (O, *out_size, N)
-    dw_by_rows = None
-    if need_w and _rowshift(x_t.dtype, w.shape, stride, dilation, g):
-        # The adjoint of forward's products per kernel row, on the same width-gathered
+    if _rowshift(x_t.dtype, w.shape, stride, dilation, g):
+        # The adjoints of forward's products per kernel row, on the same width-gathered
         # columns (a third of im2col's for 3x3 at stride 1; juanji/kernels/rowshift.py).
-        dw_by_rows = rowshift.weight_grad_batch_last(pad_zeros(x_t, padding, first=1), dout_t, w.shape,
-                                                     stride, dilation, _ROWSHIFT_BUDGET_BYTES, _MIN_DW_POSITIONS)
-        need_w = False
-        if not need_x:
-            return dw_by_rows, None
+        dw = dx = None
+        if need_w:
+            dw = rowshift.weight_grad_batch_last(pad_zeros(x_t, padding, first=1), dout_t, w.shape, stride,
+                                                 dilation, _ROWSHIFT_BUDGET_BYTES, _MIN_DW_POSITIONS)
+        if need_x:
+            padded = tuple(s + pb + pa for s, (pb, pa) in zip(x_t.shape[1:-1], padding))
+            dxpad_t = rowshift.input_grad_batch_last(dout_t, w, (x_t.shape[0], *padded, x_t.shape[-1]), stride,
+                                                     dilation, _ROWSHIFT_BUDGET_BYTES)
+            crop = tuple(slice(pb, pb + s) for s, (pb, _) in zip(x_t.shape[1:-1], padding))
+            dx = from_batch_last(dxpad_t[(slice(None), *crop)])  # (N, C, H, W): drop the padding
+        return dw, dx
     c, n = x_t.shape[0], x_t.shape[-1]
     out_size = dout_t.shape[1:-1]
     row = math.prod(out_size[1:]) * n  # OW*N
@@ -578,7 +587,7 @@ def _backward_batch_last(x: np.ndarray, w: np.ndarray, grad: np.ndarray, stride:
     if need_x:
         crop = tuple(slice(pb, pb + s) for s, (pb, _) in zip(x_t.shape[1:-1], padding))
         dx = from_batch_last(dxpad_t[(slice(None), *crop)])  # (N, C, H, W): drop the padding
-    return (dw.reshape(w.shape) if need_w else dw_by_rows), dx
+    return (dw.reshape(w.shape) if need_w else None), dx
 
 
 def _weight_matrix(w: np.ndarray, b: np.ndarray | None, g: int) -> np.ndarray:

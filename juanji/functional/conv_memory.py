@@ -107,33 +107,39 @@ def backward_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: Se
                                                    groups, False, itemsize, x_batch_last=route, route=route)
         need_x = False
     rest = 0
-    if route and (need_w or need_x):
+    by_rows = _rowshift(np.dtype(f"f{itemsize}"), w_shape, stride, dilation, groups)
+    if route and (need_w or need_x) and by_rows:
+        # rowshift.py: dW, then dx (padded, cropped on return), on band columns.
+        copy = 0 if x_batch_last else n * c * math.prod(spatial)  # to_batch_last(x)
+        dw_phase = need_w * (is_padded * n * padded_elems           # the padded input
+                             + rowshift.band_grad_workspace_elems(c, w_shape, stride, dilation, out_size, n,
+                                                                  itemsize, _ROWSHIFT_BUDGET_BYTES,
+                                                                  _MIN_DW_POSITIONS))
+        dx_phase = need_x * (n * padded_elems                       # dxpad_t
+                             + rowshift.band_input_grad_workspace_elems(c, w_shape, stride, dilation, out_size,
+                                                                        n, itemsize, _ROWSHIFT_BUDGET_BYTES)
+                             + need_w * o_ch * cg * k)              # dW, kept meanwhile
+        rest = copy + max(dw_phase, dx_phase)
+    elif route and (need_w or need_x):
         row = math.prod(out_size[1:]) * n
         rows = c * k
-        copy = 0 if x_batch_last else n * c * math.prod(spatial)  # to_batch_last(x)
-        by_rows = 0
-        if need_w and _rowshift(np.dtype(f"f{itemsize}"), w_shape, stride, dilation, groups):
-            by_rows = (is_padded * n * padded_elems                 # the padded input
-                       + rowshift.band_grad_workspace_elems(c, w_shape, stride, dilation, out_size, n, itemsize,
-                                                            _ROWSHIFT_BUDGET_BYTES, _MIN_DW_POSITIONS))
-            need_w = False
-        col2im = 0
-        if need_w or need_x:
-            step = _row_chunk(out_size[0], rows * row * itemsize, -(-_MIN_DW_POSITIONS // row))
-            col2im = (rows * step * row                             # the column buffer
-                      + (is_padded and need_w) * n * padded_elems   # the padded input
-                      + need_w * 2 * o_ch * cg * k                  # dW and one chunk's product
-                      + need_x * n * padded_elems                   # dxpad_t
-                      + bool(by_rows) * o_ch * cg * k)              # dW, by rows, kept meanwhile
-        rest = copy + max(by_rows, col2im)
+        step = _row_chunk(out_size[0], rows * row * itemsize, -(-_MIN_DW_POSITIONS // row))
+        rest = ((0 if x_batch_last else n * c * math.prod(spatial))  # to_batch_last(x)
+                + rows * step * row                                 # the column buffer
+                + (is_padded and need_w) * n * padded_elems         # the padded input
+                + need_w * 2 * o_ch * cg * k                        # dW and one chunk's product
+                + need_x * n * padded_elems)                        # dxpad_t
+    elif (need_w or need_x) and by_rows:
+        # rowshift.py on NCHW: dW, then dx (allocated as returned), on chunk columns.
+        dw_phase = need_w * rowshift.grad_workspace_elems(n, c, w_shape, spatial, stride, padding, dilation,
+                                                          out_size, itemsize, _ROWSHIFT_BUDGET_BYTES)
+        dx_phase = need_x * (rowshift.input_grad_workspace_elems(n, c, w_shape, spatial, stride, padding, dilation,
+                                                                 out_size, itemsize, _ROWSHIFT_BUDGET_BYTES)
+                             + need_w * o_ch * cg * k)              # dW, kept meanwhile
+        rest = max(dw_phase, dx_phase)
     elif need_w or need_x:
-        by_rows = 0
-        if need_w and _rowshift(np.dtype(f"f{itemsize}"), w_shape, stride, dilation, groups):
-            by_rows = rowshift.grad_workspace_elems(n, c, w_shape, spatial, stride, padding, dilation, out_size,
-                                                    itemsize, _ROWSHIFT_BUDGET_BYTES)
-            need_w = False
-        rest = max(by_rows, bool(by_rows) * o_ch * cg * k + _nchw_backward_elems(
-            n, c, o_ch, cg, k, positions, padded_elems, stride, is_padded, need_w, need_x, itemsize))
+        rest = _nchw_backward_elems(n, c, o_ch, cg, k, positions, padded_elems, stride, is_padded, need_w, need_x,
+                                    itemsize)
     return max(by_correlation, rest)
 
 

@@ -48,7 +48,8 @@ import numpy as np
 
 from . import blas
 
-__all__ = ["usable", "forward_nchw", "weight_grad_nchw", "forward_batch_last", "weight_grad_batch_last",
+__all__ = ["usable", "forward_nchw", "weight_grad_nchw", "input_grad_nchw", "forward_batch_last",
+           "weight_grad_batch_last", "input_grad_batch_last",
            "workspace_elems", "grad_workspace_elems", "band_workspace_elems", "band_grad_workspace_elems"]
 
 
@@ -184,6 +185,27 @@ def _zero_outside(grid: np.ndarray, fills: list[tuple[int, ...]]) -> None:
                 grid[r, :, j] = 0
 
 
+def _nchw_fills(x_shape: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                padding: Sequence[tuple[int, int]], dilation: Sequence[int], out_size: Sequence[int],
+                itemsize: int, budget_bytes: int) -> tuple[int, int, list[tuple[int, ...]]]:
+    """(H', images per chunk, fills) of the NCHW layout. A fill (j, r, x0, x1, cx, y0, y1, cy)
+    is the part of the (r, j) plane the input covers: output columns [x0, x1) and phase rows
+    [y0, y1), read from input column cx and row cy on, every SW-th column and SH-th row."""
+    n, c, h, wd = x_shape
+    kh, kw = kernel
+    sh, sw = stride
+    (pt, _), (pl, _) = padding
+    phase_h, m = _nchw_layout(x_shape, (0, c, kh, kw), stride, padding, out_size, itemsize, budget_bytes)
+    fills = []
+    for j in range(kw):
+        x0, x1, cx = _span(pl, wd, j * dilation[1], sw, out_size[1])
+        for r in range(sh):
+            y0, y1, cy = _span(pt, h, r, sh, phase_h)
+            if x1 > x0 and y1 > y0:
+                fills.append((j, r, x0, x1, cx, y0, y1, cy))
+    return phase_h, m, fills
+
+
 def _image_chunks(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
                   padding: Sequence[tuple[int, int]], dilation: Sequence[int], out_size: Sequence[int],
                   budget_bytes: int):
@@ -192,22 +214,13 @@ def _image_chunks(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
     colsj[(r, c, j), h', i, x] = xp[i0 + i, c, SH*h' + r, x*SW + j*DW] (xp the zero-padded
     input, never made: the padding is the part of the buffer no copy writes), and a last row
     of ones under the first OH*m*OW columns. m images per chunk (see _images_per_product)."""
-    n, c, h, wd = x.shape
+    n, c = x.shape[:2]
     kh, kw = kernel
-    (sh, sw), dw = stride, dilation[1]
-    (pt, pb), (pl, _) = padding
+    sh, sw = stride
     oh, ow = out_size
-    phase_h, m = _nchw_layout(x.shape, (0, c, kh, kw), stride, padding, out_size, x.itemsize, budget_bytes)
+    phase_h, m, fills = _nchw_fills(x.shape, kernel, stride, padding, dilation, out_size, x.itemsize,
+                                    budget_bytes)
     gathered = c * kw  # rows per phase
-    # Which part of each (r, j) plane the input fills: output columns [x0, x1) and phase
-    # rows [y0, y1), read from input column cx and row cy on.
-    fills = []
-    for j in range(kw):
-        x0, x1, cx = _span(pl, wd, j * dw, sw, ow)
-        for r in range(sh):
-            y0, y1, cy = _span(pt, h, r, sh, phase_h)
-            if x1 > x0 and y1 > y0:
-                fills.append((j, r, x0, x1, cx, y0, y1, cy))
     rows = sh * gathered + 1
     buf = _scratch(rows * phase_h * m * ow, x.dtype)
     size = None
@@ -290,6 +303,41 @@ def weight_grad_nchw(x: np.ndarray, dout: np.ndarray, w_shape: Sequence[int], st
     return _assemble_weight_grad(grads_t, w_shape, sh, dh)
 
 
+def input_grad_nchw(dout: np.ndarray, w: np.ndarray, x_shape: Sequence[int], stride: Sequence[int],
+                    padding: Sequence[tuple[int, int]], dilation: Sequence[int], budget_bytes: int) -> np.ndarray:
+    """dx (N, C, H, W) of forward_nchw, from dout (N, O, OH, OW), NCHW: the adjoint of the
+    products, dcolsj[rows_a, window_a] += W_a^T @ dout (windows of different shifts overlap,
+    so each chunk's buffer starts at zero), then the adjoint of the fills, KW*SH strided
+    adds of colsj's planes onto dx (im2col's col2im is KH*KW of them)."""
+    n, c = x_shape[:2]
+    o_ch, _, kh, kw = w.shape
+    sh, sw = stride
+    oh, ow = dout.shape[2:]
+    phase_h, m, fills = _nchw_fills(x_shape, (kh, kw), stride, padding, dilation, (oh, ow), dout.itemsize,
+                                    budget_bytes)
+    rows = sh * c * kw
+    products = [(np.ascontiguousarray(w_a.T), sl, a) for w_a, sl, a in _products(w, None, sh, dilation[0])]
+    dx = np.zeros(tuple(x_shape), dtype=dout.dtype)
+    buf = _scratch(rows * phase_h * m * ow, dout.dtype)
+    for i0 in range(0, n, m):
+        i1 = min(n, i0 + m)
+        k = i1 - i0
+        span = oh * k * ow
+        dcols = buf[: rows * phase_h * k * ow].reshape(rows, phase_h * k * ow)
+        dcols[...] = 0
+        if k == 1:
+            dout_c = dout[i0].reshape(o_ch, span)
+        else:
+            dout_c = np.ascontiguousarray(dout[i0:i1].transpose(1, 2, 0, 3)).reshape(o_ch, span)
+        for w_t, sl, a in products:
+            blas.gemm(w_t, dout_c, dcols[sl, a * k * ow: a * k * ow + span], beta=1.0)
+        dgrid = dcols.reshape(sh, c, kw, phase_h, k, ow)
+        for j, r, x0, x1, cx, y0, y1, cy in fills:
+            dx[i0:i1, :, cy: cy + sh * (y1 - y0 - 1) + 1: sh, cx: cx + sw * (x1 - x0 - 1) + 1: sw] += (
+                dgrid[r, :, j, y0:y1, :, x0:x1].transpose(2, 0, 1, 3))
+    return dx
+
+
 def grad_workspace_elems(n: int, c: int, w_shape: Sequence[int], spatial: Sequence[int], stride: Sequence[int],
                          padding: Sequence[tuple[int, int]], dilation: Sequence[int], out_size: Sequence[int],
                          itemsize: int, budget_bytes: int) -> int:
@@ -302,6 +350,35 @@ def grad_workspace_elems(n: int, c: int, w_shape: Sequence[int], spatial: Sequen
     dout_copy = (m > 1) * o_ch * out_size[0] * m * out_size[1]
     grads = sum(o_ch * len(p) * c * kw for p in _product_phases(kh, dilation[0], sh, False))
     return cols + dout_copy + grads + o_ch * c * kh * kw
+
+
+def input_grad_workspace_elems(n: int, c: int, w_shape: Sequence[int], spatial: Sequence[int],
+                               stride: Sequence[int], padding: Sequence[tuple[int, int]], dilation: Sequence[int],
+                               out_size: Sequence[int], itemsize: int, budget_bytes: int) -> int:
+    """Elements input_grad_nchw allocates beyond dx: a chunk's column gradient, its output
+    gradient copy when it has several images, and the transposed product weights."""
+    o_ch, _, kh, kw = w_shape
+    sh = stride[0]
+    phase_h, m = _nchw_layout((n, c, *spatial), w_shape, stride, padding, out_size, itemsize, budget_bytes)
+    dcols = sh * c * kw * phase_h * m * out_size[1]
+    dout_copy = (m > 1) * o_ch * out_size[0] * m * out_size[1]
+    weights = sum(o_ch * len(p) * c * kw for p in _product_phases(kh, dilation[0], sh, False))
+    return dcols + dout_copy + weights
+
+
+def band_input_grad_workspace_elems(c: int, w_shape: Sequence[int], stride: Sequence[int],
+                                    dilation: Sequence[int], out_size: Sequence[int], n: int, itemsize: int,
+                                    budget_bytes: int) -> int:
+    """Elements input_grad_batch_last allocates beyond the padded gradient it returns: the
+    band column gradient and the transposed product weights."""
+    o_ch, _, kh, kw = w_shape
+    sh = stride[0]
+    rows = sh * c * kw
+    row = out_size[1] * n
+    reach = (dilation[0] * (kh - 1)) // sh
+    band = _band_rows(out_size[0], reach, (rows + 1) * row * itemsize, budget_bytes)
+    weights = sum(o_ch * len(p) * c * kw for p in _product_phases(kh, dilation[0], sh, False))
+    return rows * (band + reach) * row + weights
 
 
 def _scratch(size: int, dtype: np.dtype) -> np.ndarray:
@@ -447,3 +524,38 @@ def _assemble_weight_grad(grads_t: list[np.ndarray], w_shape: Sequence[int], sh:
             at = (r - phases.start) * gathered
             dw[:, :, i, :] = g_t[at: at + gathered].T.reshape(o_ch, c, kw)
     return dw
+
+
+def input_grad_batch_last(dout_t: np.ndarray, w: np.ndarray, padded_shape: Sequence[int], stride: Sequence[int],
+                          dilation: Sequence[int], budget_bytes: int) -> np.ndarray:
+    """The padded input gradient dxpad_t (C, HP, WP, N) of forward_batch_last, from dout_t
+    (O, OH, OW, N), C-contiguous: per band, the adjoint of the products into the band's
+    columns (zeroed first: windows of different shifts overlap), then KW*SH strided adds of
+    its planes onto dxpad_t (bands overlap by ``reach`` phase rows; each adds its own share)."""
+    c, hp, _, n = padded_shape
+    o_ch, _, kh, kw = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    oh, ow = dout_t.shape[1:3]
+    row = ow * n
+    rows = sh * c * kw
+    reach = (dh * (kh - 1)) // sh
+    band = _band_rows(oh, reach, (rows + 1) * row * dout_t.itemsize, budget_bytes)
+    buf = _scratch(rows * (band + reach) * row, dout_t.dtype)
+    products = [(np.ascontiguousarray(w_a.T), sl, a) for w_a, sl, a in _products(w, None, sh, dh)]
+    dxpad_t = np.zeros(tuple(padded_shape), dtype=dout_t.dtype)
+    dout_mat = dout_t.reshape(o_ch, oh * row)
+    for y0 in range(0, oh, band):
+        y1 = min(oh, y0 + band)
+        span = y1 - y0 + reach
+        dcols = buf[: rows * span * row].reshape(rows, span * row)
+        dcols[...] = 0
+        for w_t, sl, a in products:
+            blas.gemm(w_t, dout_mat[:, y0 * row: y1 * row], dcols[sl, a * row: (a + y1 - y0) * row], beta=1.0)
+        dgrid = dcols.reshape(sh, c, kw, span, ow, n)
+        for r in range(sh):
+            first = sh * y0 + r
+            inside = max(0, min(span, (hp - 1 - first) // sh + 1))
+            for j in range(kw):
+                dxpad_t[:, first: first + sh * (inside - 1) + 1: sh, j * dw: j * dw + sw * (ow - 1) + 1: sw] += (
+                    dgrid[r, :, j, :inside])
+    return dxpad_t
