@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function
-from ..backend import xp
 from ..tensor import Tensor
 
 __all__ = ["linear"]

@@ -6,8 +6,6 @@ Masks are drawn from juanji's seeded generator (``juanji.manual_seed``).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from .. import functional as F
