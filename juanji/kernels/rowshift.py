@@ -90,6 +90,12 @@ def _product_phases(kh: int, dh: int, sh: int, bias: bool) -> list[range]:
     return spans
 
 
+def _unbiased_weight_elems(w_shape: Sequence[int], sh: int, dh: int) -> int:
+    """Elements of the products' weights or weight gradients with no bias column: O x rows."""
+    o_ch, c, kh, kw = w_shape
+    return sum(o_ch * len(p) * c * kw for p in _product_phases(kh, dh, sh, False))
+
+
 def _phase_rows(padded_h: int, sh: int) -> int:
     """H': padded rows per phase, ceil(HP / SH)."""
     return -(-padded_h // sh)
@@ -206,6 +212,14 @@ def _nchw_fills(x_shape: Sequence[int], kernel: Sequence[int], stride: Sequence[
     return phase_h, m, fills
 
 
+def _chunk_matrix(a: np.ndarray, i0: int, i1: int) -> np.ndarray:
+    """Images [i0, i1) of an NCHW array (N, O, OH, OW) as the (O, OH*m*OW) matrix whose
+    columns (y, image, x) match a chunk's colsj: a view for one image, else one copy."""
+    if i1 - i0 == 1:
+        return a[i0].reshape(a.shape[1], -1)
+    return np.ascontiguousarray(a[i0:i1].transpose(1, 2, 0, 3)).reshape(a.shape[1], -1)
+
+
 def _image_chunks(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
                   padding: Sequence[tuple[int, int]], dilation: Sequence[int], out_size: Sequence[int],
                   budget_bytes: int):
@@ -293,10 +307,7 @@ def weight_grad_nchw(x: np.ndarray, dout: np.ndarray, w_shape: Sequence[int], st
     for i0, i1, cols in _image_chunks(x, (kh, kw), stride, padding, dilation, (oh, ow), budget_bytes):
         k = i1 - i0
         span = oh * k * ow
-        if k == 1:
-            dout_c = dout[i0].reshape(o_ch, span)
-        else:
-            dout_c = np.ascontiguousarray(dout[i0:i1].transpose(1, 2, 0, 3)).reshape(o_ch, span)
+        dout_c = _chunk_matrix(dout, i0, i1)  # (O, OH*m*OW)
         for a, phases, g_t in zip(shifts, spans, grads_t):
             window = cols[phases.start * gathered: phases.stop * gathered, a * k * ow: a * k * ow + span]
             blas.gemm(window, dout_c.T, g_t, beta=1.0)
@@ -325,10 +336,7 @@ def input_grad_nchw(dout: np.ndarray, w: np.ndarray, x_shape: Sequence[int], str
         span = oh * k * ow
         dcols = buf[: rows * phase_h * k * ow].reshape(rows, phase_h * k * ow)
         dcols[...] = 0
-        if k == 1:
-            dout_c = dout[i0].reshape(o_ch, span)
-        else:
-            dout_c = np.ascontiguousarray(dout[i0:i1].transpose(1, 2, 0, 3)).reshape(o_ch, span)
+        dout_c = _chunk_matrix(dout, i0, i1)  # (O, OH*m*OW)
         for w_t, sl, a in products:
             blas.gemm(w_t, dout_c, dcols[sl, a * k * ow: a * k * ow + span], beta=1.0)
         dgrid = dcols.reshape(sh, c, kw, phase_h, k, ow)
@@ -348,7 +356,7 @@ def grad_workspace_elems(n: int, c: int, w_shape: Sequence[int], spatial: Sequen
     phase_h, m = _nchw_layout((n, c, *spatial), w_shape, stride, padding, out_size, itemsize, budget_bytes)
     cols = (sh * c * kw + 1) * phase_h * m * out_size[1]
     dout_copy = (m > 1) * o_ch * out_size[0] * m * out_size[1]
-    grads = sum(o_ch * len(p) * c * kw for p in _product_phases(kh, dilation[0], sh, False))
+    grads = _unbiased_weight_elems(w_shape, sh, dilation[0])
     return cols + dout_copy + grads + o_ch * c * kh * kw
 
 
@@ -362,7 +370,7 @@ def input_grad_workspace_elems(n: int, c: int, w_shape: Sequence[int], spatial: 
     phase_h, m = _nchw_layout((n, c, *spatial), w_shape, stride, padding, out_size, itemsize, budget_bytes)
     dcols = sh * c * kw * phase_h * m * out_size[1]
     dout_copy = (m > 1) * o_ch * out_size[0] * m * out_size[1]
-    weights = sum(o_ch * len(p) * c * kw for p in _product_phases(kh, dilation[0], sh, False))
+    weights = _unbiased_weight_elems(w_shape, sh, dilation[0])
     return dcols + dout_copy + weights
 
 
@@ -377,7 +385,7 @@ def band_input_grad_workspace_elems(c: int, w_shape: Sequence[int], stride: Sequ
     row = out_size[1] * n
     reach = (dilation[0] * (kh - 1)) // sh
     band = _band_rows(out_size[0], reach, (rows + 1) * row * itemsize, budget_bytes)
-    weights = sum(o_ch * len(p) * c * kw for p in _product_phases(kh, dilation[0], sh, False))
+    weights = _unbiased_weight_elems(w_shape, sh, dilation[0])
     return rows * (band + reach) * row + weights
 
 
@@ -452,7 +460,7 @@ def band_grad_workspace_elems(c: int, w_shape: Sequence[int], stride: Sequence[i
     row = out_size[1] * n
     reach = (dilation[0] * (kh - 1)) // sh
     band = _band_rows(out_size[0], reach, rows * row * itemsize, budget_bytes, -(-min_positions // row))
-    grads = sum(o_ch * len(p) * c * kw for p in _product_phases(kh, dilation[0], sh, False))
+    grads = _unbiased_weight_elems(w_shape, sh, dilation[0])
     return rows * (band + reach) * row + grads + o_ch * c * kh * kw
 
 
