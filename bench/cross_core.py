@@ -7,14 +7,15 @@ its parts, one line per round, so that a slow spell shows which part slows:
 
 * fill:  the column fills inside the real forward (one thread writes each image's columns),
 * prod:  the products inside the real forward (NumPy's BLAS, all threads, reading them),
-* fixed: the same fills and products, but the products read a fixed copy of the columns,
-  so that the fills never write memory the other BLAS thread has just read,
+* fixed: fills plus products again, but the products read a fixed copy of the columns, so
+  that the fills never write memory another BLAS thread has just read,
 * 1T:    the whole forward on a one-thread BLAS, as a fraction of the one-thread 2048^3 GEMM,
 * ceil:  the 2048^3 GEMM on all threads (GFLOP/s).
 
 What it showed on this project's 2-core machine (bench/NOTES.md, "Slow states"): in a slow
-spell fill went 1.2 -> 6.4 ms while prod and fixed kept ~11 ms and 1T kept ~89% of its
-ceiling: writing memory that the other core has just read is what slows. Never part of the tests.
+spell fill went 1.2 -> 6.4 ms while prod stayed at 10-11 ms, fixed at 11-12 ms and 1T at
+86-89%: writing memory that the other core has just read is what slows. Each line holds
+medians of --repeats forwards; a benchmark, never part of the tests' claims.
 """
 
 from __future__ import annotations
