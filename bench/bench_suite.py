@@ -5,8 +5,9 @@
     python bench/bench_suite.py --repeats 5 --rounds 1   # quicker, noisier
 
 Both libraries get the same thread count (juanji.num_threads caps NumPy's BLAS; torch.set_num_threads
-caps PyTorch), float32, the same shapes and a warm-up; each row reports the median of the
-repeats and juanji / PyTorch (lower is better; 1.0 is parity). The machines are shared and
+caps PyTorch), float32, the same shapes and a warm-up; their repeats run in alternating blocks,
+each after a pause that lets the other library's idle threads stop spinning; each row reports
+the median of the repeats and juanji / PyTorch (lower is better; 1.0 is parity). The machines are shared and
 noisy, and a slow spell lasts minutes, longer than one row takes: so every row is timed in
 each of --rounds passes over all rows, and the table gives medians over the rounds with the
 range of the ratios. Quote ratios and medians, never a single absolute time. Results go to a JSON file and
@@ -57,6 +58,12 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
 
 _BLOCKS = 3
 
+# Each block starts after this pause. A library's idle threads keep spinning after its last
+# call: OpenBLAS's for ~0.1 s (bench/NOTES.md, "Slow states"), so a block that followed
+# another library's at once ran beside them. Measured: PyTorch's 64->64 3x3 forward took
+# 16.9 ms right after a juanji block and 8.5 ms after a 0.3 s pause (medians of 24).
+_SETTLE_S = 0.3
+
 
 def paired(name: str, jfn: Callable[[], Any], tfn: Callable[[], Any], repeats: int,
            ceiling_fn: Callable[[], Any] | None = None, **extra: Any) -> Row:
@@ -66,7 +73,8 @@ def paired(name: str, jfn: Callable[[], Any], tfn: Callable[[], Any], repeats: i
     Blocks, not call-by-call interleaving: each library's thread pool (OpenBLAS's for NumPy,
     OpenMP's for PyTorch) keeps spinning for a while after a call, and alternating every call
     made the two fight over the 2 cores (64->64 3x3 forward: juanji 14.5 -> 21.8 ms and
-    PyTorch 9.5 -> 34 ms). Alternating blocks still spreads a shared machine's drift over both.
+    PyTorch 9.5 -> 34 ms); for the same reason each block starts after a pause of _SETTLE_S.
+    Alternating blocks still spreads a shared machine's drift over both.
     ``ceiling_fn`` (the 2048^3 GEMM), when given, gets its own blocks in the same rotation, so
     a row's fraction of the ceiling compares work done under the same machine conditions.
     """
@@ -75,6 +83,7 @@ def paired(name: str, jfn: Callable[[], Any], tfn: Callable[[], Any], repeats: i
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(_BLOCKS):
         for fn, ts in zip(fns, times):
+            time.sleep(_SETTLE_S)  # the previous block's idle threads stop spinning
             fn()  # warm-up: caches, lazily built buffers, this library's threads
             for _ in range(per_block):
                 t0 = time.perf_counter()
