@@ -98,3 +98,79 @@ def test_blas_is_found_for_numpys_wheels():
         pytest.skip(f"NumPy is built against {config.get('name')}, not its wheels' scipy-openblas")
     assert blas.available(np.float32) and blas.available(np.float64)
     assert not blas.available(np.int64)
+
+
+class _FakeControls:
+    """Stands in for OpenBLAS's thread-count controls and records what was set."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.sets, self.seen = count, [], []
+
+    def get(self) -> int:
+        return self.count
+
+    def set(self, n: int) -> None:
+        self.sets.append(n)
+        self.count = n
+
+
+def test_memory_bound_products_run_on_one_thread_and_the_count_comes_back(monkeypatch):
+    fake = _FakeControls(2)
+    monkeypatch.setattr(blas, "_thread_controls", lambda: (fake.get, fake.set))
+    real_matmul = np.matmul
+    monkeypatch.setattr(np, "matmul", lambda *a, **k: fake.seen.append(fake.count) or real_matmul(*a, **k))
+    thin = np.ones((6, 26), np.float32), np.ones((26, 5000), np.float32)   # intensity 4.7 < 8
+    wide = np.ones((64, 192), np.float32), np.ones((192, 3000), np.float32)  # intensity 48
+    np.testing.assert_array_equal(blas.matmul(*thin), np.full((6, 5000), 26, np.float32))
+    assert fake.seen == [1] and fake.sets == [1, 2] and fake.count == 2
+    fake.sets.clear()
+    blas.matmul(*wide)
+    assert fake.seen == [1, 2] and fake.sets == []  # left to the BLAS's threads
+    assert blas._small(6, 26, 100_352) and not blas._small(64, 192, 3136)
+
+
+def test_one_thread_blocks_nest_and_share_one_count(monkeypatch):
+    fake = _FakeControls(4)
+    monkeypatch.setattr(blas, "_thread_controls", lambda: (fake.get, fake.set))
+    with blas.one_thread():
+        assert fake.count == 1
+        with blas.one_thread():
+            assert fake.count == 1
+        assert fake.count == 1  # the inner block does not restore what the outer one set aside
+    assert fake.count == 4 and fake.sets == [1, 4]
+
+
+def test_one_thread_blocks_from_several_threads_restore_the_count(monkeypatch):
+    import threading
+    fake = _FakeControls(2)
+    monkeypatch.setattr(blas, "_thread_controls", lambda: (fake.get, fake.set))
+    inside = threading.Barrier(4)
+
+    def work():
+        with blas.one_thread():
+            inside.wait()  # all four blocks open at once
+            assert fake.count == 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert fake.count == 2 and fake.sets == [1, 2]
+
+
+def test_one_thread_is_a_no_op_without_known_controls(monkeypatch):
+    monkeypatch.setattr(blas, "_thread_controls", lambda: None)
+    with blas.one_thread():
+        pass
+    np.testing.assert_array_equal(blas.matmul(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32)),
+                                  np.full((2, 2), 3, np.float32))
+
+
+@pytest.mark.skipif(blas._thread_controls() is None, reason="no known thread controls for NumPy's BLAS")
+def test_one_thread_really_sets_numpys_blas():
+    import juanji
+    with juanji.num_threads(2):
+        with blas.one_thread():
+            assert juanji.get_num_threads() == 1
+        assert juanji.get_num_threads() == 2

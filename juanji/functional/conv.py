@@ -74,7 +74,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import xp
-from ..kernels import depthwise, rowshift, winograd
+from ..kernels import blas, depthwise, rowshift, winograd
 from ..kernels.im2col import (col2im, col2im_batch_inner, col2im_batch_last_add, conv_output_shape,
                               im2col, im2col_batch_inner, pad_zeros, patch_view_batch_last)
 from ..kernels.layout import from_batch_last, is_batch_last, to_batch_last
@@ -245,10 +245,10 @@ class ConvNd(Function):
             cols = im2col(pad_zeros(x, padding), kernel, stride, dilation)  # (N, C*K, L)
             cols = cols.reshape(n, g, -1, cols.shape[-1])  # (N, G, Cg*K, L)
             # dW[g] = sum_n dout[n, g] @ cols[n, g]^T; the transpose is a view BLAS reads as is.
-            dw = (dout @ cols.swapaxes(-1, -2)).sum(axis=0).reshape(w.shape)  # (O, Cg, KH, KW)
+            dw = blas.matmul(dout, cols.swapaxes(-1, -2)).sum(axis=0).reshape(w.shape)  # (O, Cg, KH, KW)
         if need_x:
             w_mat_t = w.reshape(g, o_ch // g, -1).swapaxes(-1, -2)  # (G, Cg*K, Og), a view
-            dcols = w_mat_t @ dout  # (N, G, Cg*K, L)
+            dcols = blas.matmul(w_mat_t, dout)  # (N, G, Cg*K, L)
             dx = col2im(dcols, padded_shape, kernel, stride, dilation)  # (N, C, HP, WP)
         return dw, dx
 
@@ -283,9 +283,9 @@ class ConvNd(Function):
                 xpad = pad_zeros(x[start:stop], padding, out=_head(pad_buf, stop - start))  # (m, C, HP, WP)
                 cols_t = im2col_batch_inner(xpad, kernel, stride, dilation, out=scratch)
                 cols_t = cols_t.reshape(g, -1, span)  # (G, Cg*K, m*L)
-                dw += dout_c @ cols_t.swapaxes(-1, -2)  # (G, Og, Cg*K)
+                dw += blas.matmul(dout_c, cols_t.swapaxes(-1, -2))  # (G, Og, Cg*K)
             if need_x:
-                dcols_t = xp.matmul(w_mat.swapaxes(-1, -2), dout_c,
+                dcols_t = blas.matmul(w_mat.swapaxes(-1, -2), dout_c,
                                     out=scratch.reshape(g, -1, span))  # (G, Cg*K, m*L)
                 col2im_batch_inner(dcols_t, (stop - start,) + tuple(padded_shape[1:]), kernel, stride,
                                    dilation, out=dxpad_t[:, start:stop])  # (C, m, HP, WP)
@@ -399,7 +399,7 @@ def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequen
         # 1x1 at stride 1: the columns are the input itself, no gather, no chunks (measured
         # as fast as the batch-inner layout even at 7x7, where that one needs two transposes).
         xpad = pad_zeros(x, padding)  # (N, C, HP, WP); 1x1 convs are rarely padded
-        xp.matmul(w.reshape(g, o_ch // g, -1), xpad.reshape(n, g, -1, positions), out=out_groups)
+        blas.matmul(w.reshape(g, o_ch // g, -1), xpad.reshape(n, g, -1, positions), out=out_groups)
         if b is not None:
             out += b[:, None]  # broadcast (O, 1)
     else:
@@ -417,7 +417,7 @@ def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequen
             cols = im2col(xpad, kernel, stride, dilation, ones_row=ones,
                           out=buf[: stop - start])  # (m, C*K [+1], L)
             cols = cols.reshape(stop - start, g, -1, positions)  # (m, G, Cg*K [+1], L)
-            xp.matmul(w_mat, cols, out=out_groups[start:stop])  # (m, G, Og, L)
+            blas.matmul(w_mat, cols, out=out_groups[start:stop])  # (m, G, Og, L)
         if b is not None and not ones:
             out += b[:, None]  # broadcast (O, 1)
     return out.reshape(n, o_ch, *out_size)  # (N, O, OH, OW), free
@@ -479,7 +479,7 @@ def _correlate_batch_last(x_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, 
     out_g = out_t.reshape(g, o_ch // g, -1)  # (G, Og, L*N), a view
     if math.prod(kernel) == 1 and all(s == 1 for s in stride) and padded == x_t.shape[1:-1]:
         # 1x1 at stride 1: the columns are the input itself.
-        xp.matmul(w.reshape(g, o_ch // g, -1), x_t.reshape(g, c // g, -1), out=out_g)
+        blas.matmul(w.reshape(g, o_ch // g, -1), x_t.reshape(g, c // g, -1), out=out_g)
         if b is not None:
             out_g += b.reshape(g, -1, 1)
         return out_t
@@ -499,7 +499,7 @@ def _correlate_batch_last(x_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, 
             cols[-1] = 1
         target = cols[:gathered].reshape(c, *kernel, y1 - y0, *out_size[1:], n)  # a view
         xp.copyto(target, view[(slice(None),) * (1 + len(kernel)) + (slice(y0, y1),)])  # the gather
-        xp.matmul(w_mat, cols.reshape(g, -1, span), out=out_g[:, :, y0 * row: y1 * row])
+        blas.matmul(w_mat, cols.reshape(g, -1, span), out=out_g[:, :, y0 * row: y1 * row])
     if b is not None and not ones:
         out_g += b.reshape(g, -1, 1)
     return out_t
@@ -519,12 +519,12 @@ def _weight_gradient(dout_c: np.ndarray, cols: np.ndarray) -> np.ndarray:
         # c3, 16 x 150 over 12,800 positions: 1.19 -> 0.59 ms; 64 x 576 over 14,336 positions
         # of a strided dout: 113 -> 154 GFLOP/s; equal from 256 channels up). The result is a
         # transposed view, which the caller adds into dW.
-        return (cols @ dout_c.swapaxes(-1, -2)).swapaxes(-1, -2)
+        return blas.matmul(cols, dout_c.swapaxes(-1, -2)).swapaxes(-1, -2)
     pieces = span // _SPLIT_K_PIECE
     cut = pieces * _SPLIT_K_PIECE
     a = dout_c[..., :cut].reshape(g, og, pieces, _SPLIT_K_PIECE).transpose(0, 2, 1, 3)  # (G, P, Og, piece)
     b = cols[..., :cut].reshape(g, cgk, pieces, _SPLIT_K_PIECE).transpose(0, 2, 3, 1)  # (G, P, piece, Cg*K)
-    return (a @ b).sum(axis=1) + dout_c[..., cut:] @ cols[..., cut:].swapaxes(-1, -2)
+    return blas.matmul(a, b).sum(axis=1) + blas.matmul(dout_c[..., cut:], cols[..., cut:].swapaxes(-1, -2))
 
 
 def _backward_batch_last(x: np.ndarray, w: np.ndarray, grad: np.ndarray, stride: Sequence[int],
@@ -581,7 +581,7 @@ def _backward_batch_last(x: np.ndarray, w: np.ndarray, grad: np.ndarray, stride:
                       view[(slice(None),) * (1 + len(kernel)) + (slice(y0, y1),)])
             dw += _weight_gradient(dout_c, scratch.reshape(g, -1, span))  # (G, Og, Cg*K)
         if need_x:
-            dcols = xp.matmul(w_t, dout_c, out=scratch.reshape(g, -1, span))  # (G, Cg*K, rows*OW*N)
+            dcols = blas.matmul(w_t, dout_c, out=scratch.reshape(g, -1, span))  # (G, Cg*K, rows*OW*N)
             col2im_batch_last_add(dcols, dxpad_t, kernel, stride, dilation, y0)
     dx = None
     if need_x:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Function
+from ..kernels import blas
 from ..tensor import Tensor
 
 __all__ = ["linear"]
@@ -31,7 +32,7 @@ class Linear(Function):
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
         lead = x.shape[:-1]
         x2 = x.reshape(-1, x.shape[-1])                   # (N, IN), a view when x is contiguous
-        out = x2 @ w.T                                    # (N, OUT), one GEMM
+        out = blas.matmul(x2, w.T)                        # (N, OUT), one GEMM
         if b is not None:
             out += b                                      # (N, OUT), in place on a fresh array
         # dL/dW needs x, dL/dx needs W: keep only what will be used.
@@ -44,9 +45,9 @@ class Linear(Function):
         g2 = g.reshape(-1, g.shape[-1])                   # (N, OUT)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
-            gx = (g2 @ w).reshape(x_shape)                # (*, IN)
+            gx = blas.matmul(g2, w).reshape(x_shape)      # (*, IN)
         if self.needs_input_grad[1]:
-            gw = g2.T @ x2                                # (OUT, IN)
+            gw = blas.matmul(g2.T, x2)                    # (OUT, IN)
         if self.needs_input_grad[2]:
             gb = g2.sum(axis=0)                           # (OUT,)
         return gx, gw, gb

@@ -16,14 +16,16 @@ their plain-matmul routes); JUANJI_BLAS=0 forces the fallback (the tests use bot
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
-from typing import Any, Callable
+import threading
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["available", "gemm"]
+__all__ = ["available", "gemm", "matmul", "one_thread"]
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS_ORDER, CBLAS_TRANSPOSE
 
@@ -64,6 +66,90 @@ def _cblas(kind: str) -> Callable[..., None] | None:
             fn.restype = None
             return fn
     return None
+
+
+# OpenBLAS's thread-count controls, named like the CBLAS symbols of the same build.
+_THREAD_SYMBOLS = {"scipy_cblas_{t}gemm64_": "scipy_openblas_{}_num_threads64_",
+                   "cblas_{t}gemm64_": "openblas_{}_num_threads64_"}
+
+
+@functools.cache
+def _thread_controls() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """(get, set) of the thread count of the BLAS ``gemm`` calls (one count for the whole
+    process), or None when that library's controls are not known."""
+    if os.environ.get("JUANJI_BLAS", "1") == "0":
+        return None
+    for path in _numpy_blas_paths():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for cblas_name, name in _THREAD_SYMBOLS.items():
+            if getattr(lib, cblas_name.format(t="s"), None) is None:
+                continue
+            get, set_ = getattr(lib, name.format("get"), None), getattr(lib, name.format("set"), None)
+            if get is None or set_ is None:
+                return None
+            get.argtypes, get.restype = [], ctypes.c_int64
+            set_.argtypes, set_.restype = [ctypes.c_int64], None
+            return (lambda: int(get())), (lambda n: set_(n))
+    return None
+
+
+# A product doing fewer multiply-adds than this per number it reads or writes (M*K*N over
+# M*K + K*N + M*N) runs on the calling thread alone. Such a product is bound by memory: a
+# second BLAS thread adds little, and it must fetch its share of the operands from the
+# cache of the core that has just written them, which on this project's machine is slow
+# for minutes at a time (bench/NOTES.md, "Slow states"). LeNet-5's first layer, 6 x 26 by
+# 26 x 100,352 (intensity 4.9), is one; its step (batch 128) took 8.2-8.7 ms with every
+# product on two threads and 8.8-9.1 ms with this rule in quiet minutes, 15.0-15.9 against
+# 11.5-12.8 ms in slow ones. A bound of 12 (its 16 x 30 by 30 x 12,800 second layer too)
+# took 10.0-10.4 ms and 10.3-11.7 ms. A 64->64 3x3 product (64 x 192 by 192 x 3,136) has 48.
+MIN_INTENSITY = 8
+
+_one_lock = threading.Lock()
+_one_depth = 0
+_one_saved = 1
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Within the block, NumPy's BLAS runs on one thread (process-wide: OpenBLAS has one count;
+    nested and concurrent blocks share it, the count set aside comes back when the last ends).
+    Does nothing when the BLAS's controls are not known."""
+    global _one_depth, _one_saved
+    controls = _thread_controls()
+    if controls is None:
+        yield
+        return
+    get, set_ = controls
+    with _one_lock:
+        if _one_depth == 0:
+            _one_saved = get()
+            if _one_saved > 1:
+                set_(1)
+        _one_depth += 1
+    try:
+        yield
+    finally:
+        with _one_lock:
+            _one_depth -= 1
+            if _one_depth == 0 and _one_saved > 1:
+                set_(_one_saved)
+
+
+def _small(m: int, k: int, n: int) -> bool:
+    """Whether a product of (m, k) by (k, n) runs on one thread (MIN_INTENSITY)."""
+    return m * k * n < MIN_INTENSITY * (m * k + k * n + m * n)
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """np.matmul(a, b, out=out), on the calling thread alone when each of its products (one
+    BLAS call per matrix of a stack) is bound by memory (MIN_INTENSITY)."""
+    if _small(a.shape[-2], a.shape[-1], b.shape[-1]):
+        with one_thread():
+            return np.matmul(a, b, out=out)
+    return np.matmul(a, b, out=out)
 
 
 def available(dtype: Any = np.float32) -> bool:
@@ -111,6 +197,11 @@ def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray, beta: float = 0.0) -> np.n
     (ta, lda), (tb, ldb), (tc, ldc) = _operand(a, "a"), _operand(b, "b"), _operand(c, "c")
     if tc != _NO_TRANS or not c.flags.writeable:
         raise ValueError(f"gemm: c must be a writeable view with contiguous rows, got strides {c.strides}")
-    fn(_ROW_MAJOR, ta, tb, m, b.shape[1], k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
-       beta, c.ctypes.data, ldc)
+    args = (_ROW_MAJOR, ta, tb, m, b.shape[1], k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
+            beta, c.ctypes.data, ldc)
+    if _small(m, k, b.shape[1]):
+        with one_thread():
+            fn(*args)
+    else:
+        fn(*args)
     return c

@@ -37,7 +37,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import compiled
+from . import blas, compiled
 
 __all__ = ["usable", "forward_nchw", "forward_batch_last", "workspace_elems"]
 
@@ -263,7 +263,7 @@ def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding, ou
         xp[: stop - start, :, pt:pt + h, pl:pl + wd] = x[start:stop]
         with compiled.lock:
             k.input_nchw(xp[: stop - start], th, tw, v[:, :, :t])
-        np.matmul(u, v[:, :, :t], out=mm[:, :, :t])
+        blas.matmul(u, v[:, :, :t], out=mm[:, :, :t])
         with compiled.lock:
             k.output_nchw(mm[:, :, :t], th, tw, bias, out[start:stop])
     return out
@@ -290,7 +290,7 @@ def forward_batch_last(x_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, pad
         t = (a1 - a0) * tw * n
         with compiled.lock:
             k.input_batch_last(xp, a0, a1, tw, v[:, :, :t])
-        np.matmul(u, v[:, :, :t], out=mm[:, :, :t])
+        blas.matmul(u, v[:, :, :t], out=mm[:, :, :t])
         with compiled.lock:
             k.output_batch_last(mm[:, :, :t], a0, a1, tw, bias, out)
     return out
