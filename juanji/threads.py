@@ -6,10 +6,13 @@ which runs on the BLAS library's thread pool (OpenBLAS for NumPy's wheels); the 
 NumPy is single-threaded. These functions resize the thread pools loaded in this process,
 BLAS and OpenMP alike, through threadpoolctl.
 
-juanji never resizes them on its own. At import the pools keep what the usual environment
-variables gave them (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS; otherwise
-the core count), so those are respected, and so is a ``threadpool_limits`` block around
-juanji calls. Call ``set_num_threads`` to choose explicitly, e.g. 1 thread per process when
+juanji does not resize them on its own, with one exception: a memory-bound product (a
+thin one, such as LeNet-5's first layer) runs on one BLAS thread for the duration of the
+call, and the count comes back after it (juanji/kernels/blas.py, ``one_thread``; meanwhile
+NumPy calls from other threads run on one thread too). At import the pools keep what the
+usual environment variables gave them (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS,
+MKL_NUM_THREADS; otherwise the core count), so those are respected, and so is a
+``threadpool_limits`` block around juanji calls. Call ``set_num_threads`` to choose explicitly, e.g. 1 thread per process when
 several training runs share a machine.
 
 Example:

@@ -12,6 +12,12 @@ Operands are strided 2-D views with unit inner stride: BLAS reads a matrix whose
 of rowshift.py), never copied. ``gemm`` falls back to matmul and an add when no
 BLAS with a known interface is found (``available()`` is then False and callers prefer
 their plain-matmul routes); JUANJI_BLAS=0 forces the fallback (the tests use both).
+
+``gemm`` and ``matmul`` (np.matmul with the same rule) run a memory-bound product, one with
+fewer than MIN_INTENSITY multiply-adds per number it touches, on the calling thread alone
+(``one_thread``): a second BLAS thread would mostly fetch numbers from the other core's
+cache (see MIN_INTENSITY for what that cost LeNet-5). The convolution and linear layers
+call ``matmul`` where they used np.matmul.
 """
 
 from __future__ import annotations
