@@ -159,6 +159,12 @@ def test_one_thread_blocks_from_several_threads_restore_the_count(monkeypatch):
     assert fake.count == 2 and fake.sets == [1, 2]
 
 
+def test_matmul_takes_vectors_as_np_matmul_does():
+    a, b = np.arange(3, dtype=np.float32), np.ones((3, 2), np.float32)
+    np.testing.assert_array_equal(blas.matmul(a, b), np.matmul(a, b))
+    np.testing.assert_array_equal(blas.matmul(b.T, a), np.matmul(b.T, a))
+
+
 def test_one_thread_is_a_no_op_without_known_controls(monkeypatch):
     monkeypatch.setattr(blas, "_thread_controls", lambda: None)
     with blas.one_thread():

@@ -152,7 +152,7 @@ def _small(m: int, k: int, n: int) -> bool:
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """np.matmul(a, b, out=out), on the calling thread alone when each of its products (one
     BLAS call per matrix of a stack) is bound by memory (MIN_INTENSITY)."""
-    if _small(a.shape[-2], a.shape[-1], b.shape[-1]):
+    if a.ndim >= 2 and b.ndim >= 2 and _small(a.shape[-2], a.shape[-1], b.shape[-1]):
         with one_thread():
             return np.matmul(a, b, out=out)
     return np.matmul(a, b, out=out)
