@@ -29,8 +29,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import juanji  # noqa: E402
+from bench_suite import median_time  # noqa: E402
 from juanji.kernels import blas, rowshift  # noqa: E402
 
 SHAPE, KERNEL, PAD = (8, 64, 56, 56), (64, 64, 3, 3), ((1, 1), (1, 1))
@@ -70,24 +72,16 @@ def main() -> None:
                 blas.gemm(w_a, src[rows, s * 56: s * 56 + 3136], out[i0].reshape(64, 3136), beta=float(k > 0))
             fill, prod = fill + t1 - t0, prod + time.perf_counter() - t1
 
-    def median(fn, repeats: int) -> float:
-        fn()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
-
     print("time   fill ms  prod ms  fixed ms  1T (% of 1T GEMM)  ceil GFLOP/s")
     start = time.time()
     while time.time() - start < a.seconds:
         parts = np.median(np.array([forward(False) for _ in range(a.repeats)]), axis=0) * 1e3
         fixed_ms = statistics.median(sum(forward(True)) for _ in range(a.repeats)) * 1e3
-        ceiling = 2 * 2048**3 / median(lambda: gemm_a @ gemm_a, 2) / 1e9
+        ceiling = 2 * 2048**3 / median_time(lambda: gemm_a @ gemm_a, 2, warmup=1) / 1e9
         with juanji.num_threads(1):
-            one = FLOPS / median(lambda: rowshift.forward_nchw(x, w, b, (1, 1), PAD, (1, 1), out, BUDGET), 3)
-            one_ceiling = 2 * 2048**3 / median(lambda: gemm_a @ gemm_a, 1)
+            one_forward = lambda: rowshift.forward_nchw(x, w, b, (1, 1), PAD, (1, 1), out, BUDGET)  # noqa: E731
+            one = FLOPS / median_time(one_forward, 3, warmup=1)
+            one_ceiling = 2 * 2048**3 / median_time(lambda: gemm_a @ gemm_a, 1, warmup=1)
         print(f"{time.time() - start:5.0f}s {parts[0]:7.2f} {parts[1]:8.2f} {fixed_ms:9.2f} {one / one_ceiling:12.0%}"
               f"       {ceiling:8.0f}", flush=True)
 

@@ -50,9 +50,15 @@ def _numpy_blas_paths() -> list[str]:
     return sorted(paths, key=lambda p: not os.path.realpath(p).startswith(os.path.realpath(numpy_dir)))
 
 
+# OpenBLAS's thread-count controls, named like the CBLAS symbols of the same build.
+_THREAD_SYMBOLS = {"scipy_cblas_{t}gemm64_": "scipy_openblas_{}_num_threads64_",
+                   "cblas_{t}gemm64_": "openblas_{}_num_threads64_"}
+
+
 @functools.cache
-def _cblas(kind: str) -> Callable[..., None] | None:
-    """The CBLAS routine ``sgemm`` or ``dgemm`` as a ctypes function, or None."""
+def _library() -> tuple[ctypes.CDLL, str, Any] | None:
+    """NumPy's BLAS with a known CBLAS interface: (library, sgemm symbol pattern, integer
+    type), or None (JUANJI_BLAS=0, or no known interface)."""
     if os.environ.get("JUANJI_BLAS", "1") == "0":
         return None
     for path in _numpy_blas_paths():
@@ -61,45 +67,41 @@ def _cblas(kind: str) -> Callable[..., None] | None:
         except OSError:
             continue
         for name, int_t in _SYMBOLS:
-            fn = getattr(lib, name.format(t=kind), None)
-            if fn is None:
-                continue
-            real = ctypes.c_float if kind == "s" else ctypes.c_double
-            ptr = ctypes.c_void_p
-            # (order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-            fn.argtypes = [int_t, int_t, int_t, int_t, int_t, int_t, real, ptr, int_t, ptr, int_t,
-                           real, ptr, int_t]
-            fn.restype = None
-            return fn
+            if getattr(lib, name.format(t="s"), None) is not None:
+                return lib, name, int_t
     return None
 
 
-# OpenBLAS's thread-count controls, named like the CBLAS symbols of the same build.
-_THREAD_SYMBOLS = {"scipy_cblas_{t}gemm64_": "scipy_openblas_{}_num_threads64_",
-                   "cblas_{t}gemm64_": "openblas_{}_num_threads64_"}
+@functools.cache
+def _cblas(kind: str) -> Callable[..., None] | None:
+    """The CBLAS routine ``sgemm`` or ``dgemm`` as a ctypes function, or None."""
+    found = _library()
+    fn = getattr(found[0], found[1].format(t=kind), None) if found is not None else None
+    if fn is None:
+        return None
+    int_t = found[2]
+    real = ctypes.c_float if kind == "s" else ctypes.c_double
+    ptr = ctypes.c_void_p
+    # (order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+    fn.argtypes = [int_t, int_t, int_t, int_t, int_t, int_t, real, ptr, int_t, ptr, int_t, real, ptr, int_t]
+    fn.restype = None
+    return fn
 
 
 @functools.cache
 def _thread_controls() -> tuple[Callable[[], int], Callable[[int], None]] | None:
     """(get, set) of the thread count of the BLAS ``gemm`` calls (one count for the whole
     process), or None when that library's controls are not known."""
-    if os.environ.get("JUANJI_BLAS", "1") == "0":
+    found = _library()
+    if found is None:
         return None
-    for path in _numpy_blas_paths():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for cblas_name, name in _THREAD_SYMBOLS.items():
-            if getattr(lib, cblas_name.format(t="s"), None) is None:
-                continue
-            get, set_ = getattr(lib, name.format("get"), None), getattr(lib, name.format("set"), None)
-            if get is None or set_ is None:
-                return None
-            get.argtypes, get.restype = [], ctypes.c_int64
-            set_.argtypes, set_.restype = [ctypes.c_int64], None
-            return (lambda: int(get())), (lambda n: set_(n))
-    return None
+    lib, name = found[0], _THREAD_SYMBOLS[found[1]]
+    get, set_ = getattr(lib, name.format("get"), None), getattr(lib, name.format("set"), None)
+    if get is None or set_ is None:
+        return None
+    get.argtypes, get.restype = [], ctypes.c_int64
+    set_.argtypes, set_.restype = [ctypes.c_int64], None
+    return (lambda: int(get())), (lambda n: set_(n))
 
 
 # A product doing fewer multiply-adds than this per number it reads or writes (M*K*N over
