@@ -176,7 +176,7 @@ def test_one_thread_is_a_no_op_without_known_controls(monkeypatch):
 @pytest.mark.skipif(blas._thread_controls() is None, reason="no known thread controls for NumPy's BLAS")
 def test_one_thread_really_sets_numpys_blas():
     from threadpoolctl import threadpool_info, threadpool_limits
-    numpy_blas = blas._numpy_blas_paths()[0]  # other BLAS libraries (PyTorch's) may be loaded too
+    numpy_blas = blas._library()[0]._name  # other BLAS libraries (SciPy's) may be loaded too
 
     def count() -> int:
         return next(i["num_threads"] for i in threadpool_info() if i["filepath"] == numpy_blas)

@@ -45,9 +45,11 @@ _SYMBOLS = (("scipy_cblas_{t}gemm64_", ctypes.c_int64), ("cblas_{t}gemm64_", cty
 def _numpy_blas_paths() -> list[str]:
     """File paths of the BLAS libraries loaded in this process, NumPy's own first."""
     from threadpoolctl import threadpool_info
-    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))  # site-packages: numpy/ and numpy.libs/
+    numpy_dir = os.path.realpath(os.path.dirname(np.__file__))  # its BLAS is in numpy/ or numpy.libs/
     paths = [info["filepath"] for info in threadpool_info() if info.get("user_api") == "blas"]
-    return sorted(paths, key=lambda p: not os.path.realpath(p).startswith(os.path.realpath(numpy_dir)))
+    # Not all of site-packages: SciPy's own OpenBLAS (scipy.libs/) is loaded beside it once imported.
+    return sorted(paths, key=lambda p: not os.path.realpath(p).startswith((numpy_dir + os.sep,
+                                                                           numpy_dir + ".libs" + os.sep)))
 
 
 # OpenBLAS's thread-count controls, named like the CBLAS symbols of the same build.
