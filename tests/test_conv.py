@@ -558,6 +558,31 @@ def test_compiled_loops_run_on_numbas_own_pool_unless_the_user_chose(user_layer)
 
 
 @needs_numba
+def test_compiled_loops_load_from_numbas_disk_cache_in_a_second_process(tmp_path):
+    # numba keys a closure's cache entries on its captured variables; a captured dispatcher
+    # pickles with a per-process id, so every process compiled the depthwise loops again
+    # (~5 s) and added entries to the cache. Two fresh processes on one cache directory:
+    # the second must load every loop (depthwise and Winograd) and compile none.
+    script = """
+import juanji, juanji.functional as F
+from juanji.kernels import depthwise, winograd
+x = juanji.randn(2, 8, 9, 9, requires_grad=True)
+y = F.conv2d(x, juanji.randn(128, 1, 3, 3, requires_grad=True), padding=1, groups=8)
+F.conv2d(y, juanji.randn(128, 128, 3, 3, requires_grad=True), padding=1).sum().backward()
+loops = [getattr(depthwise._kernels(), n) for n in ("forward", "backward_input", "backward_weight")]
+loops += [v for v in vars(winograd._kernels()).values() if hasattr(v, "stats")]
+print(len(loops), sum(sum(d.stats.cache_hits.values()) for d in loops),
+      sum(sum(d.stats.cache_misses.values()) for d in loops))
+"""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    loops, _, first_misses = map(int, runs[0].stdout.split())
+    assert loops == 3 + 4 and first_misses >= 5  # both families ran, forward and backward
+    assert runs[1].stdout.split() == [str(loops), str(first_misses), "0"]
+
+
+@needs_numba
 def test_compiled_loops_from_two_threads_at_once():
     # The workqueue pool aborts the process when two threads launch loops at once; juanji's
     # launches take turns. Two threads run depthwise and Winograd convs (forward and

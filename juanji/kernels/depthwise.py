@@ -21,7 +21,7 @@ and every sum is in a fixed order.
 from __future__ import annotations
 
 import functools
-from types import SimpleNamespace
+from types import ModuleType
 
 import numpy as np
 
@@ -36,110 +36,11 @@ def available() -> bool:
 
 
 @functools.cache
-def _kernels() -> SimpleNamespace:
+def _kernels() -> ModuleType:
     """The three loops, compiled by numba on first use (and cached on disk by numba)."""
-    numba = compiled.numba()
-    njit, prange = numba.njit, numba.prange
-    _MATH = compiled.FASTMATH
-
-    @njit(cache=True)
-    def _cols(j_off, sw, ow, width):  # pragma: no cover - compiled
-        """Output columns [lo, hi) whose input column x*sw + j_off is inside [0, width):
-        the zero padding is never materialised, the loops skip it."""
-        lo = 0 if j_off >= 0 else (sw - 1 - j_off) // sw
-        last = width - 1 - j_off
-        hi = 0 if last < 0 else min(ow, last // sw + 1)
-        return lo, max(lo, hi)
-
-    @njit(parallel=True, cache=True, fastmath=_MATH)
-    def _forward(x, w, bias, out, sh, sw, dh, dw, ph, pw):  # pragma: no cover - compiled
-        n, o_ch, oh, ow = out.shape
-        height, width = x.shape[2], x.shape[3]
-        mult = o_ch // x.shape[1]
-        kh, kw = w.shape[2], w.shape[3]
-        for p in prange(n * o_ch):
-            b, o = p // o_ch, p % o_ch
-            c = o // mult
-            plane = out[b, o]
-            plane[:, :] = bias[o]
-            for y in range(oh):
-                acc = plane[y]
-                for i in range(kh):
-                    r = y * sh + i * dh - ph
-                    if r < 0 or r >= height:
-                        continue
-                    row = x[b, c, r]
-                    for j in range(kw):
-                        j_off = j * dw - pw
-                        lo, hi = _cols(j_off, sw, ow, width)
-                        wv = w[o, 0, i, j]
-                        if sw == 1:  # contiguous slices: the loop vectorises
-                            seg, dst = row[lo + j_off: hi + j_off], acc[lo:hi]
-                            for t in range(hi - lo):
-                                dst[t] += wv * seg[t]
-                        else:
-                            for xx in range(lo, hi):
-                                acc[xx] += wv * row[xx * sw + j_off]
-
-    @njit(parallel=True, cache=True, fastmath=_MATH)
-    def _backward_input(dout, w, dx, sh, sw, dh, dw, ph, pw):  # pragma: no cover - compiled
-        n, o_ch, oh, ow = dout.shape
-        c_ch, height, width = dx.shape[1], dx.shape[2], dx.shape[3]
-        mult = o_ch // c_ch
-        kh, kw = w.shape[2], w.shape[3]
-        for p in prange(n * c_ch):
-            b, c = p // c_ch, p % c_ch
-            plane = dx[b, c]
-            plane[:, :] = 0
-            for o in range(c * mult, (c + 1) * mult):
-                for y in range(oh):
-                    g = dout[b, o, y]
-                    for i in range(kh):
-                        r = y * sh + i * dh - ph
-                        if r < 0 or r >= height:
-                            continue
-                        row = plane[r]
-                        for j in range(kw):
-                            j_off = j * dw - pw
-                            lo, hi = _cols(j_off, sw, ow, width)
-                            wv = w[o, 0, i, j]
-                            if sw == 1:
-                                dst, src = row[lo + j_off: hi + j_off], g[lo:hi]
-                                for t in range(hi - lo):
-                                    dst[t] += wv * src[t]
-                            else:
-                                for xx in range(lo, hi):
-                                    row[xx * sw + j_off] += wv * g[xx]
-
-    @njit(parallel=True, cache=True, fastmath=_MATH)
-    def _backward_weight(dout, x, dw_out, sh, sw, dh, dw, ph, pw):  # pragma: no cover - compiled
-        n, o_ch, oh, ow = dout.shape
-        height, width = x.shape[2], x.shape[3]
-        mult = o_ch // x.shape[1]
-        kh, kw = dw_out.shape[2], dw_out.shape[3]
-        for o in prange(o_ch):
-            c = o // mult
-            for i in range(kh):
-                for j in range(kw):
-                    j_off = j * dw - pw
-                    lo, hi = _cols(j_off, sw, ow, width)
-                    acc = 0.0
-                    for b in range(n):
-                        for y in range(oh):
-                            r = y * sh + i * dh - ph
-                            if r < 0 or r >= height:
-                                continue
-                            g, row = dout[b, o, y], x[b, c, r]
-                            if sw == 1:
-                                src, seg = g[lo:hi], row[lo + j_off: hi + j_off]
-                                for t in range(hi - lo):
-                                    acc += src[t] * seg[t]
-                            else:
-                                for xx in range(lo, hi):
-                                    acc += g[xx] * row[xx * sw + j_off]
-                    dw_out[o, 0, i, j] = acc
-
-    return SimpleNamespace(forward=_forward, backward_input=_backward_input, backward_weight=_backward_weight)
+    compiled.numba()  # imports numba and picks its threading layer before the loops import it
+    from . import depthwise_loops
+    return depthwise_loops
 
 
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray, stride: tuple[int, int],
