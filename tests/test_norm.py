@@ -11,16 +11,34 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import juanji
 import juanji.functional as F
 import juanji.nn as nn
 from juanji import Tensor
+from juanji.functional import norm as norm_module
+from juanji.kernels import batchnorm as compiled_bn
+from juanji.kernels.layout import from_batch_last, is_batch_last
 from tests.helpers import check_gradcheck, check_naive, check_torch, torch_or_skip
 
 HYP = settings(max_examples=50, deadline=None, derandomize=True)
+# The route fixture is the same for every example of a test, so hypothesis may share it.
+HYP_ROUTE = settings(HYP, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def bn_route(request):
+    """Batch norm on the compiled loops (kernels/batchnorm.py) and on the NumPy path: the
+    batch-norm tests run on both."""
+    compiled = request.param == "compiled"
+    if compiled and not compiled_bn.usable(np.zeros((2, 2), np.float32)):
+        pytest.skip("numba is not installed (pip install numba): compiled batch norm")
+    before = norm_module._COMPILED_BATCH_NORM
+    norm_module._COMPILED_BATCH_NORM = compiled
+    yield request.param
+    norm_module._COMPILED_BATCH_NORM = before
 
 
 # --- textbook references --------------------------------------------------------------------
@@ -221,7 +239,8 @@ def tbn(training, rm, rv, momentum=0.1, eps=1e-5):
 
 
 # --- batch norm: functional -------------------------------------------------------------------
-@HYP
+@pytest.mark.usefixtures("bn_route")
+@HYP_ROUTE
 @given(shape=nc_shapes(), training=st.booleans(), seed=st.integers(0, 2**16))
 def test_batch_norm_vs_torch(shape, training, seed):
     x, w, b, rm, rv = bn_arrays(shape, seed)
@@ -230,7 +249,8 @@ def test_batch_norm_vs_torch(shape, training, seed):
                      what=f"batch_norm {shape} training={training}")
 
 
-@HYP
+@pytest.mark.usefixtures("bn_route")
+@HYP_ROUTE
 @given(shape=nc_shapes(), training=st.booleans(), seed=st.integers(0, 2**16))
 def test_batch_norm_vs_naive(shape, training, seed):
     x, w, b, rm, rv = (a.astype(np.float64) for a in bn_arrays(shape, seed))
@@ -240,6 +260,7 @@ def test_batch_norm_vs_naive(shape, training, seed):
                 rtol=1e-7, atol=1e-9, what=f"batch_norm {shape}")
 
 
+@pytest.mark.usefixtures("bn_route")
 @pytest.mark.parametrize("shape", [(3, 2), (2, 3, 4), (2, 2, 3, 2), (2, 2, 2, 1, 3)])
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_gradcheck(shape, training):
@@ -247,6 +268,7 @@ def test_batch_norm_gradcheck(shape, training):
     check_gradcheck(jbn(training, None if training else rm, None if training else rv), [x, w, b])
 
 
+@pytest.mark.usefixtures("bn_route")
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_without_affine_and_partial_grads(training):
     x, w, b, rm, rv = bn_arrays((3, 4, 5, 2), 3)
@@ -259,6 +281,7 @@ def test_batch_norm_without_affine_and_partial_grads(training):
                     [x.astype(np.float64)])
 
 
+@pytest.mark.usefixtures("bn_route")
 @pytest.mark.parametrize("momentum", [0.1, 0.5, 1.0])
 def test_batch_norm_updates_running_stats_in_place(momentum):
     torch = torch_or_skip()
@@ -277,6 +300,7 @@ def test_batch_norm_updates_running_stats_in_place(momentum):
     np.testing.assert_allclose(jv.data, (1 - momentum) * rv + momentum * batch_var, rtol=1e-5)
 
 
+@pytest.mark.usefixtures("bn_route")
 def test_batch_norm_eval_leaves_running_stats_and_no_grad_keeps_nothing():
     x, w, b, rm, rv = bn_arrays((4, 3, 2, 2), 5)
     jm, jv = Tensor(rm.copy()), Tensor(rv.copy())
@@ -289,11 +313,77 @@ def test_batch_norm_eval_leaves_running_stats_and_no_grad_keeps_nothing():
     assert not np.array_equal(jm.data, rm)  # running stats still update under no_grad
 
 
+needs_numba = pytest.mark.skipif(not compiled_bn.usable(np.zeros((2, 2), np.float32)),
+                                 reason="numba is not installed (pip install numba): compiled batch norm")
+
+
+def batch_last(a):
+    """The same (N, C, *spatial) values stored batch-last, (C, *spatial, N)."""
+    return from_batch_last(np.ascontiguousarray(np.moveaxis(a, 0, -1)))
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,x_layout,dy_layout", [
+    ((6, 3), "nchw", "nchw"), ((4, 3, 7), "nchw", "nchw"), ((5, 4, 3, 6), "nchw", "nchw"),
+    ((5, 4, 3, 6), "batch_last", "batch_last"), ((5, 4, 3, 6), "batch_last", "nchw"),
+    ((5, 4, 3, 6), "nchw", "batch_last"), ((5, 4, 3, 6), "strided", "nchw"), ((2, 3, 2, 3, 4), "nchw", "nchw")])
+@pytest.mark.parametrize("training", [True, False])
+def test_compiled_batch_norm_matches_the_numpy_path(monkeypatch, dtype, shape, x_layout, dy_layout, training):
+    # The fused loops and the NumPy passes on one input: y, all three gradients, partial
+    # gradients, the running statistics and the layout of y and dx (batch-last stays so).
+    x, w, b, rm, rv = (a.astype(dtype) for a in bn_arrays(shape, 21))
+    dy = rand(shape, 22, dtype=dtype)
+    x = {"nchw": x, "batch_last": batch_last(x) if len(shape) > 2 else x,
+         "strided": np.repeat(x, 2, axis=-1)[..., ::2]}[x_layout]
+    dy = batch_last(dy) if dy_layout == "batch_last" and len(shape) > 2 else dy
+    calls = []
+    for name in ("train_forward", "affine", "train_backward"):
+        original = getattr(compiled_bn, name)
+        monkeypatch.setattr(compiled_bn, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+    results = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(norm_module, "_COMPILED_BATCH_NORM", compiled)
+        for mask in ((True, True, True), (True, False, False), (False, True, True)):
+            jm, jv = Tensor(rm.copy()), Tensor(rv.copy())
+            tx, tw, tb = (Tensor(a, requires_grad=g) for a, g in zip((x, w, b), mask))
+            y = F.batch_norm(tx, jm, jv, tw, tb, training=training)
+            y.backward(Tensor(dy))
+            grads = [None if t.grad is None else t.grad.data for t in (tx, tw, tb)]
+            results[compiled, mask] = (y.data, grads, jm.data, jv.data,
+                                       is_batch_last(y.data), grads[0] is not None and is_batch_last(grads[0]))
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for mask in ((True, True, True), (True, False, False), (False, True, True)):
+        got, want = results[True, mask], results[False, mask]
+        for g, e in zip([got[0], *got[1], got[2], got[3]], [want[0], *want[1], want[2], want[3]]):
+            assert (g is None) == (e is None)
+            if g is not None:
+                assert g.dtype == dtype
+                np.testing.assert_allclose(g, e, **tol)
+        # y is stored like x on both paths; the loops' dx is too (NumPy's, as evaluation's on
+        # both paths, follows dy's order).
+        stored_batch_last = x_layout == "batch_last" and len(shape) > 2
+        assert got[4] == want[4] == stored_batch_last
+        assert got[5] == (mask[0] and stored_batch_last if training else want[5])
+    assert calls.count("train_forward" if training else "affine") == 3
+    assert calls.count("train_backward") == (3 if training else 0)
+
+
+@needs_numba
+def test_compiled_batch_norm_is_used_by_default(monkeypatch):
+    calls = []
+    original = compiled_bn.train_forward
+    monkeypatch.setattr(compiled_bn, "train_forward", lambda *a: calls.append(1) or original(*a))
+    nn.BatchNorm2d(3)(juanji.randn(2, 3, 4, 4))
+    assert calls == [1]
+
+
 # --- batch norm: modules ----------------------------------------------------------------------
 BN_CASES = [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 7)), ("BatchNorm2d", (4, 3, 5, 6)),
             ("BatchNorm3d", (2, 3, 3, 4, 2))]
 
 
+@pytest.mark.usefixtures("bn_route")
 @pytest.mark.parametrize("cls,shape", BN_CASES)
 @pytest.mark.parametrize("momentum", [0.1, 0.5, None])
 def test_batchnorm_module_training_steps_match_torch(cls, shape, momentum):
@@ -333,6 +423,7 @@ def test_batchnorm_module_training_steps_match_torch(cls, shape, momentum):
     assert int(j.num_batches_tracked.item()) == 4  # eval does not count
 
 
+@pytest.mark.usefixtures("bn_route")
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("track", [True, False])
 def test_batchnorm_state_dict_and_flags_match_torch(affine, track):
@@ -357,6 +448,7 @@ def test_batchnorm_state_dict_and_flags_match_torch(affine, track):
         np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
 
 
+@pytest.mark.usefixtures("bn_route")
 def test_batchnorm_float64_module_and_reset():
     m = nn.BatchNorm2d(3).double()
     x = Tensor(rand((2, 3, 2, 2), 1, dtype=np.float64), requires_grad=True)
