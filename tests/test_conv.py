@@ -284,13 +284,15 @@ def naive_fns(cfg):
 @contextlib.contextmanager
 def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True, compiled: bool = True,
                backward_batch_inner: bool = False, split_k: bool = False, winograd: bool | None = None,
-               rowshift: bool | None = None):
+               rowshift: bool | None = None, pointwise_dw_per_image: bool = True):
     """Force ConvNd onto one of its routes (chosen by sizes and layouts otherwise):
 
     * ``batch_last``: forward and backward in the batch-last layout for every output length
       (else only for a batch-last input; an NCHW one takes the per-image forward);
     * ``backward_batch_inner``: after a per-image forward, dW (and dx by col2im) with the
       batch inside the columns (else per image);
+    * ``pointwise_dw_per_image`` False: an NCHW 1x1 stride-1 conv's dW goes the general way
+      (batch-inner or per image, as above) instead of one product per image on x itself;
     * ``chunk``: gather the columns ``chunk`` images (NCHW) or output rows (batch-last) at a
       time (by a byte budget otherwise; the small test shapes always fit one chunk); the
       batch-last products per kernel row then go one output row at a time;
@@ -306,8 +308,10 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
     """
     names = ("_BATCH_INNER_MIN_CGK", "_batch_chunk", "_row_chunk", "_ADJOINT_MIN_CHANNELS",
              "_FORWARD_PER_IMAGE_MIN_L", "_COMPILED_DEPTHWISE", "_SPLIT_K_PIECE", "_SPLIT_K_MAX_ELEMS",
-             "_COMPILED_WINOGRAD", "_WINOGRAD_MIN_CHANNELS", "_ROWSHIFT", "_ROWSHIFT_MIN_ROWS", "_ROWSHIFT_BUDGET_BYTES", "_MIN_DW_POSITIONS")
+             "_COMPILED_WINOGRAD", "_WINOGRAD_MIN_CHANNELS", "_ROWSHIFT", "_ROWSHIFT_MIN_ROWS", "_ROWSHIFT_BUDGET_BYTES", "_MIN_DW_POSITIONS",
+             "_POINTWISE_DW_PER_IMAGE")
     old = {name: getattr(conv_module, name) for name in names}
+    conv_module._POINTWISE_DW_PER_IMAGE = pointwise_dw_per_image
     conv_module._COMPILED_DEPTHWISE = compiled
     conv_module._BATCH_INNER_MIN_CGK = 0 if backward_batch_inner else 10**9
     conv_module._FORWARD_PER_IMAGE_MIN_L = 10**9 if batch_last else 0
@@ -349,7 +353,8 @@ def draw_route(data):
                 backward_batch_inner=data.draw(st.booleans(), label="backward_batch_inner"),
                 split_k=data.draw(st.booleans(), label="split_k"),
                 winograd=data.draw(st.booleans(), label="winograd"),
-                rowshift=data.draw(st.booleans(), label="rowshift"))
+                rowshift=data.draw(st.booleans(), label="rowshift"),
+                pointwise_dw_per_image=data.draw(st.booleans(), label="pointwise_dw_per_image"))
 
 
 # --- forward and gradients against the three references -------------------------------------
@@ -421,7 +426,7 @@ ROUTES = {
     "per_image-chunks_of_2-col2im-numpy_depthwise": dict(batch_last=False, chunk=2, adjoint=False,
                                                          compiled=False, winograd=False, rowshift=False),
     "per_image-batch_inner-chunks_of_2-col2im": dict(batch_last=False, backward_batch_inner=True, chunk=2,
-                                                     adjoint=False, compiled=False),
+                                                     adjoint=False, compiled=False, pointwise_dw_per_image=False),
     "batch_last-chunks_of_1-col2im-split_k-numpy_depthwise": dict(batch_last=True, chunk=1, adjoint=False,
                                                                   compiled=False, split_k=True, rowshift=False),
 }
@@ -695,7 +700,7 @@ def test_conv_under_a_tiny_column_budget_matches_torch(monkeypatch):
     (64, 6, 3, False, "batch_last"),    # 6x6: short rows -> batch-last, whatever the input layout
     (1, 6, 5, False, "batch_last"),
     (64, 40, 3, False, "weight_grad_nchw"),  # 38x38 outputs, NCHW input: per-image forward; dW by kernel rows
-    (64, 40, 1, False, "batch_inner"),  # 1x1 (no kernel rows to shift), Cg*K = 64: dW with the batch inside
+    (64, 40, 1, False, "pointwise"),    # 1x1 (no kernel rows to shift): dW per image on x itself
     (2, 40, 5, False, "per_image"),     # Cg*K = 50 (and 2 x 5 rows per kernel row): per-image backward
     (1, 40, 5, False, "batch_last"),    # a first layer (1 -> 8 channels) at stride 1: batch-last at any size
     (4, 40, 3, True, "batch_last"),     # a batch-last input stays batch-last at any size
@@ -704,14 +709,15 @@ def test_route_is_chosen_by_output_length_layout_and_gemm_size(monkeypatch, cin,
                                                                 expected):
     calls = []
     spies = {"_backward_batch_inner": conv_module.ConvNd, "_backward_per_image": conv_module.ConvNd,
-             "_backward_batch_last": conv_module, "weight_grad_nchw": rowshift_kernels}
+             "_backward_batch_last": conv_module, "weight_grad_nchw": rowshift_kernels,
+             "_pointwise_weight_grad": conv_module}
     if expected == "weight_grad_nchw" and not blas_kernels.available():
         expected = "batch_inner"  # no BLAS that adds into its output: no products per kernel row
     for name, owner in spies.items():
         original = getattr(owner, name)
 
         def spy(*args, _original=original, _name=name):
-            calls.append(_name.removeprefix("_backward_"))
+            calls.append(_name.removeprefix("_backward_").removeprefix("_").removesuffix("_weight_grad"))
             return _original(*args)
 
         monkeypatch.setattr(owner, name, spy)

@@ -91,6 +91,9 @@ Padding = int | Sequence[int] | str
 # Cg*K = 576: ~1.5x; 512->512 3x3 at 4x4: ~4x).
 _BATCH_INNER_MIN_CGK = 64
 
+# NCHW 1x1 stride-1 convs take dW as one product per image on x itself (_pointwise_weight_grad).
+_POINTWISE_DW_PER_IMAGE = True
+
 # Forward and the batch-inner backward gather the columns a chunk of images at a time into
 # one reused buffer of at most this many bytes, and multiply while the columns are still in
 # cache (a loop over a handful of batch chunks, each a large GEMM; never over pixels). One
@@ -223,6 +226,10 @@ class ConvNd(Function):
             dx = rowshift.input_grad_nchw(xp.ascontiguousarray(grad), w, x.shape, stride, padding, dilation,
                                           _ROWSHIFT_BUDGET_BYTES)
             need_x = False
+        if need_w and _POINTWISE_DW_PER_IMAGE and g == 1 and math.prod(kernel) == 1 \
+                and all(s == 1 for s in stride) and all(p == (0, 0) for p in padding):
+            dw = _pointwise_weight_grad(x, grad, w.shape)
+            need_w = False
         if need_w or need_x:
             cg_k = w[0].size  # Cg*K, the inner dimension of the forward GEMM
             if cg_k >= _BATCH_INNER_MIN_CGK:
@@ -291,6 +298,22 @@ class ConvNd(Function):
                                    dilation, out=dxpad_t[:, start:stop])  # (C, m, HP, WP)
         return (dw.reshape(w.shape) if need_w else None,
                 dxpad_t.swapaxes(0, 1) if need_x else None)  # (O, Cg, KH, KW), (N, C, HP, WP)
+
+
+def _pointwise_weight_grad(x: np.ndarray, grad: np.ndarray, w_shape: Sequence[int]) -> np.ndarray:
+    """dW (O, C, 1, ...) of an unpadded single-group 1x1 stride-1 conv on an NCHW input: the
+    columns are the input itself, so dW = sum_n dout_n (O, L) @ x_n^T (L, C), one product per
+    image added up in order by BLAS's beta = 1, reading x and dout where they lie. (The
+    batch-inner path copies x twice, into a padded buffer and its columns, and dout once:
+    measured 0.75-0.97x its time forward+backward on ResNet-50's NCHW 1x1 layers at batch 8,
+    1.01x on 512 -> 2048 at 7x7.)"""
+    n, c, o_ch = x.shape[0], x.shape[1], grad.shape[1]
+    x3 = xp.ascontiguousarray(x).reshape(n, c, -1)  # (N, C, L)
+    d3 = xp.ascontiguousarray(grad).reshape(n, o_ch, -1)  # (N, O, L)
+    dw = xp.empty((o_ch, c), dtype=x.dtype)  # (O, C)
+    for i in range(n):
+        blas.gemm(d3[i], x3[i].T, dw, beta=float(i > 0))
+    return dw.reshape(tuple(w_shape))
 
 
 def _adjoint_padding(kernel: Sequence[int], stride: Sequence[int], padding: Sequence[tuple[int, int]],
