@@ -11,16 +11,37 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import juanji
 import juanji.functional as F
 import juanji.nn as nn
 from juanji import Tensor
+from juanji.functional import pool as pool_module
+from juanji.kernels import maxpool as compiled_max_pool
+from juanji.kernels.layout import from_batch_last, is_batch_last
 from tests.helpers import check_gradcheck, check_naive, check_torch, torch_or_skip
 
 SETTINGS = settings(deadline=None, max_examples=40, derandomize=True, database=None)
+# The route fixture is the same for every example of a test, so hypothesis may share it.
+SETTINGS_ROUTE = settings(SETTINGS, suppress_health_check=[HealthCheck.function_scoped_fixture])
+HAS_NUMBA = compiled_max_pool.usable(np.zeros((1, 1, 2, 2), np.float32), 2)
+needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed (pip install numba): "
+                                                       "compiled max pooling")
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def max_pool_route(request):
+    """2-D max pooling on the compiled loops (kernels/maxpool.py) and on the NumPy path of
+    kernels/pool.py: the max-pool tests run on both."""
+    compiled = request.param == "compiled"
+    if compiled and not HAS_NUMBA:
+        pytest.skip("numba is not installed (pip install numba): compiled max pooling")
+    before = pool_module._COMPILED_MAX_POOL
+    pool_module._COMPILED_MAX_POOL = compiled
+    yield request.param
+    pool_module._COMPILED_MAX_POOL = before
 
 
 # --- textbook references ----------------------------------------------------------------------
@@ -230,7 +251,8 @@ def avg_call(c, fn):
 
 
 # --- max pooling ------------------------------------------------------------------------------
-@SETTINGS
+@pytest.mark.usefixtures("max_pool_route")
+@SETTINGS_ROUTE
 @given(window_config("max"), st.integers(0, 10**6))
 def test_max_pool_vs_naive_and_torch(c, seed):
     nd = len(c["kernel"])
@@ -244,21 +266,24 @@ def test_max_pool_vs_naive_and_torch(c, seed):
                 [x.astype(np.float32)], what=f"max_pool{nd}d")
 
 
-@SETTINGS
+@pytest.mark.usefixtures("max_pool_route")
+@SETTINGS_ROUTE
 @given(window_config("max"), st.integers(0, 10**6))
 def test_max_pool_gradcheck(c, seed):
     check_gradcheck(max_call(c), [distinct(c["shape"], seed)])
 
 
+@pytest.mark.usefixtures("max_pool_route")
 @pytest.mark.parametrize("shape,k,s", [((2, 3, 9, 9), 3, 2), ((1, 2, 8, 10), 2, 2),
                                        ((2, 1, 7, 6), (3, 2), (2, 1)),
                                        # tiling windows (the fast path), with leftover rows/columns
                                        ((2, 3, 9, 7), 3, 3), ((1, 2, 7, 9), (2, 3), (2, 3))])
-def test_max_pool_ties_pick_torch_element(shape, k, s):
+@pytest.mark.parametrize("layout", ["nchw", "batch_last"])
+def test_max_pool_ties_pick_torch_element(shape, k, s, layout):
     """Integer inputs with many ties: the gradient of each window goes to one element only."""
     torch = torch_or_skip()
     x = np.random.default_rng(3).integers(0, 3, size=shape).astype(np.float32)
-    xt = Tensor(x.copy(), requires_grad=True)
+    xt = Tensor(batch_last(x) if layout == "batch_last" else x.copy(), requires_grad=True)
     out = F.max_pool2d(xt, k, s)
     out.backward(np.ones(out.shape, dtype=np.float32))
     tx = torch.tensor(x, requires_grad=True)
@@ -290,6 +315,7 @@ def test_tiling_fast_path_equals_the_general_kernel(shape, k):
                                   K.max_pool_backward(g, args, shape, k, k, (1,) * len(k), pads))
 
 
+@pytest.mark.usefixtures("max_pool_route")
 def test_max_pool_overlap_accumulates():
     """3x3 stride 2: a cell that is the max of several windows gets the sum of their gradients."""
     x = np.zeros((1, 1, 5, 5), dtype=np.float64)
@@ -301,6 +327,7 @@ def test_max_pool_overlap_accumulates():
     assert t.grad.data.sum() == 10.0
 
 
+@pytest.mark.usefixtures("max_pool_route")
 def test_max_pool_return_indices_match_torch():
     torch = torch_or_skip()
     x = distinct((2, 3, 9, 8), 5, np.float32)
@@ -309,6 +336,84 @@ def test_max_pool_return_indices_match_torch():
                                                   ceil_mode=True, return_indices=True)
     np.testing.assert_array_equal(out.data, t_out.numpy())
     np.testing.assert_array_equal(idx.data, t_idx.numpy())
+
+
+def batch_last(a):
+    """The same (N, C, H, W) values stored batch-last, (C, H, W, N)."""
+    return from_batch_last(np.ascontiguousarray(np.moveaxis(a, 0, -1)))
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_layout,g_layout", [("nchw", "nchw"), ("batch_last", "batch_last"),
+                                               ("batch_last", "nchw"), ("nchw", "batch_last"),
+                                               ("strided", "nchw")])
+@pytest.mark.parametrize("k,s,p,d,ceil", [(2, 2, 0, 1, False), (3, 2, 1, 1, True), ((3, 2), (2, 1), (1, 1), (1, 2), True),
+                                          (3, 3, 0, 1, True), (2, 1, 1, 2, False), (1, 3, 0, 1, False)])
+def test_compiled_max_pool_matches_the_numpy_path(monkeypatch, dtype, x_layout, g_layout, k, s, p, d, ceil):
+    # The compiled loops and the NumPy path on one tie-free input: outputs, gradients (with
+    # overlapping windows, padding, dilation and ceil_mode) and the layout of both.
+    x = distinct((3, 4, 9, 11), 7, dtype)
+    x = {"nchw": x, "batch_last": batch_last(x), "strided": np.repeat(x, 2, axis=-1)[..., ::2]}[x_layout]
+    calls = []
+    for name in ("forward", "backward"):
+        original = getattr(compiled_max_pool, name)
+        monkeypatch.setattr(compiled_max_pool, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+    results = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(pool_module, "_COMPILED_MAX_POOL", compiled)
+        t = Tensor(x, requires_grad=True)
+        out = F.max_pool2d(t, k, s, p, d, ceil_mode=ceil)
+        g = np.random.default_rng(8).standard_normal(out.shape).astype(dtype)
+        out.backward(Tensor(batch_last(g) if g_layout == "batch_last" else g))
+        results[compiled] = out.data, t.grad.data
+    (out_c, dx_c), (out_n, dx_n) = results[True], results[False]
+    assert out_c.dtype == dx_c.dtype == dtype and calls == ["forward", "backward"]
+    np.testing.assert_array_equal(out_c, out_n)
+    # Overlapping windows add their gradients in another order: float32 rounding differs.
+    np.testing.assert_allclose(dx_c, dx_n, rtol=1e-6, atol=1e-6 if dtype == np.float32 else 1e-14)
+    # The loops keep the input's layout, forward and backward (the NumPy path keeps it only
+    # for tiling windows).
+    assert is_batch_last(out_c) == is_batch_last(dx_c) == (x_layout == "batch_last")
+
+
+@needs_numba
+@pytest.mark.parametrize("layout", ["nchw", "batch_last"])
+def test_compiled_max_pool_nan_follows_torch(monkeypatch, layout):
+    # PyTorch's rule: a NaN tap wins (so the window's output is NaN) and takes the gradient;
+    # the last NaN of a window wins over an earlier one.
+    torch = torch_or_skip()
+    monkeypatch.setattr(pool_module, "_COMPILED_MAX_POOL", True)
+    x = distinct((2, 2, 7, 7), 4, np.float32)
+    x[0, 0, 1, 1] = x[0, 0, 2, 2] = x[1, 1, 4, 5] = np.nan
+    t = Tensor(batch_last(x) if layout == "batch_last" else x.copy(), requires_grad=True)
+    out = F.max_pool2d(t, 3, 2, 1)
+    out.backward(Tensor(np.ones(out.shape, np.float32)))
+    tx = torch.tensor(x, requires_grad=True)
+    t_out = torch.nn.functional.max_pool2d(tx, 3, 2, 1)
+    t_out.backward(torch.ones_like(t_out))
+    np.testing.assert_array_equal(out.data, t_out.detach().numpy())  # NaN where torch has NaN
+    np.testing.assert_array_equal(t.grad.data, tx.grad.numpy())
+
+
+@needs_numba
+@pytest.mark.parametrize("shape,k,s,layout,compiled", [
+    ((2, 3, 19, 19), 3, 2, "nchw", True),         # overlapping windows, output 9 wide
+    ((2, 3, 11, 11), 3, 2, "nchw", False),        # ... 5 wide: the NumPy path
+    ((2, 3, 11, 11), 3, 2, "batch_last", True),   # batch-last: any width
+    ((2, 3, 64, 64), 2, 2, "nchw", True),         # tiling windows, output 32 wide
+    ((2, 3, 24, 24), 2, 2, "nchw", False),        # ... 12 wide: the NumPy tiles path
+    ((2, 3, 64, 64), 2, 2, "batch_last", False),  # batch-last tiles: the NumPy tiles path
+])
+def test_compiled_max_pool_is_chosen_by_the_size_rule(monkeypatch, shape, k, s, layout, compiled):
+    calls = []
+    original = compiled_max_pool.forward
+    monkeypatch.setattr(compiled_max_pool, "forward", lambda *a: calls.append(1) or original(*a))
+    assert pool_module._COMPILED_MAX_POOL is None  # the default: by the rule
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    nn.MaxPool2d(k, s)(Tensor(batch_last(x) if layout == "batch_last" else x))
+    F.max_pool1d(juanji.randn(1, 2, 40), 3, 2)  # 1-D and 3-D keep the NumPy path
+    assert calls == ([1] if compiled else [])
 
 
 # --- average pooling --------------------------------------------------------------------------
@@ -426,6 +531,7 @@ def test_global_pools(shape):
 
 
 # --- TensorFlow "same" and "valid" --------------------------------------------------------------
+@pytest.mark.usefixtures("max_pool_route")
 @pytest.mark.parametrize("shape,k,s", [((2, 3, 28, 28), 8, 8), ((1, 2, 7, 9), 3, 2), ((1, 1, 10, 5), (4, 2), (3, 2)),
                                        ((2, 1, 6, 6), 2, 2), ((1, 2, 5, 8), 1, 3)])
 @pytest.mark.parametrize("mode", ["max", "avg"])
@@ -446,6 +552,7 @@ def test_same_padding_is_tensorflows(shape, k, s, mode):
 
 
 # --- dtypes and bad inputs --------------------------------------------------------------------
+@pytest.mark.usefixtures("max_pool_route")
 @pytest.mark.parametrize("fn", [
     lambda t: F.max_pool2d(t, 3, 2, 1), lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True),
     lambda t: F.lp_pool2d(t * t + 1, 2, 2), lambda t: F.adaptive_avg_pool2d(t, 3),
@@ -517,6 +624,7 @@ LAYERS = [
 ]
 
 
+@pytest.mark.usefixtures("max_pool_route")
 @pytest.mark.parametrize("name,args,kwargs,shape", LAYERS)
 def test_nn_layers_match_torch(name, args, kwargs, shape):
     torch = torch_or_skip()
@@ -536,6 +644,7 @@ def test_nn_global_pools():
     assert repr(nn.GlobalMaxPool2d()) == "GlobalMaxPool2d()"
 
 
+@pytest.mark.usefixtures("max_pool_route")
 def test_nn_max_pool_return_indices():
     torch = torch_or_skip()
     x = distinct((1, 2, 6, 6), 3, np.float32)
@@ -544,6 +653,7 @@ def test_nn_max_pool_return_indices():
     np.testing.assert_array_equal(idx.data, t_idx.numpy())
 
 
+@pytest.mark.usefixtures("max_pool_route")
 def test_no_cache_under_no_grad():
     x = Tensor(np.random.default_rng(0).standard_normal((1, 2, 6, 6)).astype(np.float32), requires_grad=True)
     with juanji.no_grad():

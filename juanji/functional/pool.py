@@ -19,7 +19,8 @@ leaves them out of the count, as TensorFlow does.
     adaptive: bins start = floor(o*H/OH), end = ceil((o+1)*H/OH) along each dim
 
 Max-pool backward sends each window's gradient to its first maximum (PyTorch's choice on
-ties) and sums where windows overlap. The array code is in juanji/kernels/pool.py.
+ties) and sums where windows overlap. The array code is in juanji/kernels/pool.py, and for
+2-D max pooling also in the compiled loops of juanji/kernels/maxpool.py.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 from .. import _math
 from ..autograd import Function
 from ..backend import xp
+from ..kernels import maxpool as compiled_max_pool
 from ..kernels import pool as K
 from ..kernels.layout import is_batch_last, to_batch_last
 from ..tensor import Tensor
@@ -45,6 +47,34 @@ __all__ = [
 
 Size = int | Sequence[int]
 Padding = int | Sequence[int] | str
+
+
+# 2-D max pooling runs on compiled loops when numba is installed (juanji/kernels/maxpool.py)
+# where they were measured faster than the NumPy path of juanji/kernels/pool.py, forward and
+# backward, one process, float32 (None: by this rule; the tests force True or False, to keep
+# both paths covered, and compare them):
+# * windows that do not tile (overlapping, padded, dilated): 3x3/2 on 8x64x112x112 0.44x, on
+#   64x64x32x32 0.47x (batch-last 0.17x), 3x3/1 on 8x192x28x28 0.24x, 3x3/2 on 4x256x27x27 0.70x,
+#   batch-last 128x16x10x10 0.42x; but NCHW with outputs under 8 wide lost (3x3/2 to 6x6 1.12x,
+#   to 4x4 1.19x): those keep the NumPy path;
+# * tiling windows (stride = kernel) keep the NumPy tiles path, which needs no scatter, except
+#   NCHW outputs at least 32 wide: 2x2/2 on 8x64x112x112 0.47x, but SimpleConvNet's batch-last
+#   2x2/2 (100x30x24x24) 4.5 -> 5.0 ms and LeNet-5's 1.3 -> 1.9 ms in their steps, NCHW 24x24
+#   1.35x.
+_COMPILED_MAX_POOL: bool | None = None
+_MAX_POOL_MIN_WIDTH = 8          # NCHW output width from which untiled windows go compiled
+_MAX_POOL_TILES_MIN_WIDTH = 32   # ... and tiling windows
+
+
+def _compiled_max_pool(x: np.ndarray, geo: "_Geometry", tiles: bool) -> bool:
+    """Whether this max pool runs on the compiled loops (see _COMPILED_MAX_POOL)."""
+    if _COMPILED_MAX_POOL is False or not compiled_max_pool.usable(x, len(geo.kernel)):
+        return False
+    if _COMPILED_MAX_POOL:
+        return True
+    if is_batch_last(x):
+        return not tiles
+    return geo.out_size[1] >= (_MAX_POOL_TILES_MIN_WIDTH if tiles else _MAX_POOL_MIN_WIDTH)
 
 
 # --- argument checks, apart from the math ---------------------------------------------------
@@ -100,18 +130,27 @@ class MaxPoolNd(Function):
 
     def forward(self, x: np.ndarray, geo: _Geometry) -> np.ndarray:
         tiles = K.tiles_fit(geo.kernel, geo.stride, geo.dilation, geo.eff_pads, geo.in_size, geo.out_size)
-        if tiles:  # 2x2/2 and friends: windows tile the input (measured ~5x faster backward)
+        if _compiled_max_pool(x, geo, tiles):
+            route = "compiled"  # 2-D: compiled loops (kernels/maxpool.py)
+            out, args = compiled_max_pool.forward(x, geo.kernel, geo.stride, geo.dilation, geo.eff_pads,
+                                                  geo.out_size)                  # (N, C, OH, OW) each
+        elif tiles:
+            route = "tiles"  # 2x2/2 and friends: windows tile the input (measured ~5x faster backward)
             out, args = K.max_pool_tiles_forward(x, geo.kernel, geo.out_size,
                                                  with_argmax=self.requires_grad)  # (N, C, OH, OW)
         else:
+            route = "separable"
             out, args = K.max_pool_forward(x, geo.kernel, geo.stride, geo.dilation, geo.eff_pads,
                                            geo.out_size, with_argmax=self.requires_grad)  # (N, C, OH, OW)
-        self.save_for_backward(args, x.shape, geo, tiles)
+        self.save_for_backward(args if self.requires_grad else None, x.shape, geo, route)
         return out
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray]:
-        args, shape, geo, tiles = self.saved
-        if tiles:
+        args, shape, geo, route = self.saved
+        if route == "compiled":
+            return (compiled_max_pool.backward(g, args, shape, geo.kernel, geo.stride, geo.dilation,
+                                               geo.eff_pads),)                   # (N, C, H, W)
+        if route == "tiles":
             return (K.max_pool_tiles_backward(g, args, shape, geo.kernel),)      # (N, C, H, W)
         return (K.max_pool_backward(g, args, shape, geo.kernel, geo.stride, geo.dilation,
                                     geo.eff_pads),)                              # (N, C, H, W)

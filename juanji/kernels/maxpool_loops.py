@@ -1,0 +1,134 @@
+"""The compiled loops of juanji/kernels/maxpool.py (see there for the rule they follow).
+
+Imported only by maxpool._loops(), after compiled.numba() has imported numba and chosen its
+threading layer. Two layouts: planes (P, H, W), an NCHW input's N*C planes, vectorised
+along the output columns; and batch-last (P, H, W, Q), a (C, H, W, N) input, vectorised
+along the batch. Each output row keeps its running maximum and arg-max in the output
+arrays themselves and is updated tap by tap with selects, not branches (a branch on random
+data mispredicts half the time: 16 ms against 6 ms for 2x2/2 on 8x64x112x112). Parallel over
+planes; no two threads write the same element, and the backward adds into a plane in one
+fixed order.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True)
+def _span(offset, step, count, size):  # pragma: no cover - compiled
+    """Outputs t in [lo, hi) whose input index t*step + offset lies in [0, size)."""
+    lo = 0 if offset >= 0 else (step - 1 - offset) // step
+    last = size - 1 - offset
+    hi = 0 if last < 0 else min(count, last // step + 1)
+    return lo, max(lo, hi)
+
+
+@njit(cache=True)
+def _tap_offsets(kh, kw, dh, dw):  # pragma: no cover - compiled
+    """Row and column offset of each window tap i*KW + j: (i*DH, j*DW), looked up instead of a
+    division by KW per gradient element."""
+    rows = np.empty(kh * kw, dtype=np.int64)
+    cols = np.empty(kh * kw, dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            rows[i * kw + j], cols[i * kw + j] = i * dh, j * dw
+    return rows, cols
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def forward_planes(x, kh, kw, sh, sw, dh, dw, pt, pl, out, arg):  # pragma: no cover - compiled
+    """x (P, H, W) -> out, arg (P, OH, OW); arg is the window offset i*KW + j of the maximum,
+    KH*KW where no tap of the window lies inside the input."""
+    planes, height, width = x.shape
+    oh, ow = out.shape[1], out.shape[2]
+    none = kh * kw
+    for p in prange(planes):
+        for y in range(oh):
+            m, a = out[p, y], arg[p, y]
+            for t in range(ow):
+                m[t] = -np.inf
+                a[t] = none
+            for i in range(kh):
+                r = y * sh - pt + i * dh
+                if r < 0 or r >= height:
+                    continue
+                row = x[p, r]
+                for j in range(kw):
+                    off = j * dw - pl
+                    lo, hi = _span(off, sw, ow, width)
+                    idx = i * kw + j
+                    if sw == 1:  # contiguous slices: the loop vectorises
+                        seg, ms, as_ = row[lo + off: hi + off], m[lo:hi], a[lo:hi]
+                        for t in range(hi - lo):
+                            v, mt, at = seg[t], ms[t], as_[t]
+                            take = (v > mt) | (v != v) | (at == none)
+                            ms[t] = v if take else mt
+                            as_[t] = idx if take else at
+                    else:
+                        for t in range(lo, hi):
+                            v, mt, at = row[t * sw + off], m[t], a[t]
+                            take = (v > mt) | (v != v) | (at == none)
+                            m[t] = v if take else mt
+                            a[t] = idx if take else at
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def forward_batch_last(x, kh, kw, sh, sw, dh, dw, pt, pl, out, arg):  # pragma: no cover - compiled
+    """x (P, H, W, Q) -> out, arg (P, OH, OW, Q), as forward_planes."""
+    planes, height, width, q_len = x.shape
+    oh, ow = out.shape[1], out.shape[2]
+    none = kh * kw
+    for p in prange(planes):
+        for y in range(oh):
+            m, a = out[p, y], arg[p, y]
+            for t in range(ow):
+                for q in range(q_len):
+                    m[t, q] = -np.inf
+                    a[t, q] = none
+            for i in range(kh):
+                r = y * sh - pt + i * dh
+                if r < 0 or r >= height:
+                    continue
+                for j in range(kw):
+                    off = j * dw - pl
+                    lo, hi = _span(off, sw, ow, width)
+                    idx = i * kw + j
+                    for t in range(lo, hi):
+                        src, mt, at = x[p, r, t * sw + off], m[t], a[t]
+                        for q in range(q_len):
+                            v, mq, aq = src[q], mt[q], at[q]
+                            take = (v > mq) | (v != v) | (aq == none)
+                            mt[q] = v if take else mq
+                            at[q] = idx if take else aq
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def backward_planes(g, arg, kh, kw, sh, sw, dh, dw, pt, pl, dx):  # pragma: no cover - compiled
+    """dx (P, H, W) = zeros, then dx[window's arg-max] += g for every window, in output order."""
+    planes, oh, ow = g.shape
+    rows, cols = _tap_offsets(kh, kw, dh, dw)
+    for p in prange(planes):
+        plane = dx[p]
+        plane[:, :] = 0
+        for y in range(oh):
+            gr, ar = g[p, y], arg[p, y]
+            for t in range(ow):
+                a = ar[t]
+                if a < kh * kw:
+                    plane[y * sh - pt + rows[a], t * sw - pl + cols[a]] += gr[t]
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def backward_batch_last(g, arg, kh, kw, sh, sw, dh, dw, pt, pl, dx):  # pragma: no cover - compiled
+    """dx (P, H, W, Q) from g, arg (P, OH, OW, Q), as backward_planes."""
+    planes, oh, ow, q_len = g.shape
+    rows, cols = _tap_offsets(kh, kw, dh, dw)
+    for p in prange(planes):
+        plane = dx[p]
+        plane[:, :, :] = 0
+        for y in range(oh):
+            for t in range(ow):
+                for q in range(q_len):
+                    a = arg[p, y, t, q]
+                    if a < kh * kw:
+                        plane[y * sh - pt + rows[a], t * sw - pl + cols[a], q] += g[p, y, t, q]
