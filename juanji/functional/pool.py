@@ -53,17 +53,18 @@ Padding = int | Sequence[int] | str
 # where they were measured faster than the NumPy path of juanji/kernels/pool.py, forward and
 # backward, one process, float32 (None: by this rule; the tests force True or False, to keep
 # both paths covered, and compare them):
-# * windows that do not tile (overlapping, padded, dilated): 3x3/2 on 8x64x112x112 0.44x, on
-#   64x64x32x32 0.47x (batch-last 0.17x), 3x3/1 on 8x192x28x28 0.24x, 3x3/2 on 4x256x27x27 0.70x,
-#   batch-last 128x16x10x10 0.42x; but NCHW with outputs under 8 wide lost (3x3/2 to 6x6 1.12x,
-#   to 4x4 1.19x): those keep the NumPy path;
-# * tiling windows (stride = kernel) keep the NumPy tiles path, which needs no scatter, except
-#   NCHW outputs at least 32 wide: 2x2/2 on 8x64x112x112 0.47x, but SimpleConvNet's batch-last
-#   2x2/2 (100x30x24x24) 4.5 -> 5.0 ms and LeNet-5's 1.3 -> 1.9 ms in their steps, NCHW 24x24
-#   1.35x.
+# * windows that do not tile (overlapping, padded, dilated): 3x3/2 on 8x64x112x112 0.39-0.47x,
+#   on 64x64x32x32 0.47x (batch-last 0.17x), 3x3/1 on 8x192x28x28 0.24x, 3x3/2 on 4x256x27x27
+#   0.70x, batch-last 128x16x10x10 0.42x; but NCHW outputs under 8 wide lost (3x3/2 to 6x6
+#   1.12x, to 4x4 1.19x): those keep the NumPy path;
+# * tiling windows (stride = kernel), where the NumPy path needs no scatter either: NCHW
+#   outputs at least 32 wide (2x2/2 on 8x64x112x112 0.46x; 24x24 inputs 1.35x), batch-last
+#   inputs of at least 2^19 numbers (2x2/2 on SimpleConvNet's 100x30x24x24 0.50x, LeNet-5's
+#   128x6x28x28 0.93x, 64x64x32x32 0.52x; LeNet-5's 128x16x10x10 1.70x: the loops' fixed cost).
 _COMPILED_MAX_POOL: bool | None = None
-_MAX_POOL_MIN_WIDTH = 8          # NCHW output width from which untiled windows go compiled
-_MAX_POOL_TILES_MIN_WIDTH = 32   # ... and tiling windows
+_MAX_POOL_MIN_WIDTH = 8              # NCHW output width from which untiled windows go compiled
+_MAX_POOL_TILES_MIN_WIDTH = 32       # ... and tiling windows
+_MAX_POOL_TILES_MIN_SIZE = 1 << 19   # batch-last input size from which tiling windows go compiled
 
 
 def _compiled_max_pool(x: np.ndarray, geo: "_Geometry", tiles: bool) -> bool:
@@ -73,7 +74,7 @@ def _compiled_max_pool(x: np.ndarray, geo: "_Geometry", tiles: bool) -> bool:
     if _COMPILED_MAX_POOL:
         return True
     if is_batch_last(x):
-        return not tiles
+        return not tiles or x.size >= _MAX_POOL_TILES_MIN_SIZE
     return geo.out_size[1] >= (_MAX_POOL_TILES_MIN_WIDTH if tiles else _MAX_POOL_MIN_WIDTH)
 
 

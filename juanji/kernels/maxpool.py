@@ -54,6 +54,12 @@ def _arg_dtype(taps: int) -> np.dtype:
     raise ValueError(f"max_pool2d: a window of {taps} taps is too large")
 
 
+def _tiles(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], pads: Pads) -> bool:
+    """Windows that tile the input: stride = kernel, no dilation, no padding on either side."""
+    return (tuple(stride) == tuple(kernel) and all(d == 1 for d in dilation)
+            and all(p == (0, 0) for p in pads))
+
+
 def _geometry(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
               pads: Pads) -> tuple[int, ...]:
     return (*kernel, *stride, *dilation, pads[0][0], pads[1][0])
@@ -94,7 +100,11 @@ def backward(g: np.ndarray, arg: np.ndarray, in_shape: Sequence[int], kernel: Se
         arg4 = to_batch_last(arg)  # (C, OH, OW, N), a view
         dx4 = xp.empty((c, h, w, n), dtype=g.dtype)
         with compiled.lock:
-            _loops().backward_batch_last(to_batch_last(g), arg4, *_geometry(kernel, stride, dilation, pads), dx4)
+            if _tiles(kernel, stride, dilation, pads):
+                _loops().backward_tiles_batch_last(to_batch_last(g), arg4, *kernel, dx4)
+            else:
+                _loops().backward_batch_last(to_batch_last(g), arg4, *_geometry(kernel, stride, dilation, pads),
+                                             dx4)
         return from_batch_last(dx4)
     oh, ow = arg.shape[2:]
     dx = xp.empty((n, c, h, w), dtype=g.dtype)

@@ -132,3 +132,28 @@ def backward_batch_last(g, arg, kh, kw, sh, sw, dh, dw, pt, pl, dx):  # pragma: 
                     a = arg[p, y, t, q]
                     if a < kh * kw:
                         plane[y * sh - pt + rows[a], t * sw - pl + cols[a], q] += g[p, y, t, q]
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def backward_tiles_batch_last(g, arg, kh, kw, dx):  # pragma: no cover - compiled
+    """dx (P, H, W, Q) of windows that tile the input (stride = kernel, no padding or
+    dilation): every element of dx lies in at most one window, so it is written once, g where
+    it is the window's arg-max and 0 elsewhere (and 0 in the rows and columns no window
+    reaches), with no zeroing pass and no scatter."""
+    planes, oh, ow, q_len = g.shape
+    height, width = dx.shape[1], dx.shape[2]
+    for p in prange(planes):
+        for y in range(oh):
+            for i in range(kh):
+                r = y * kh + i
+                for t in range(ow):
+                    gt, at = g[p, y, t], arg[p, y, t]
+                    for j in range(kw):
+                        idx = i * kw + j
+                        out = dx[p, r, t * kw + j]
+                        for q in range(q_len):
+                            out[q] = gt[q] if at[q] == idx else 0.0
+                for c in range(ow * kw, width):
+                    dx[p, r, c] = 0.0
+        for r in range(oh * kh, height):
+            dx[p, r] = 0.0
