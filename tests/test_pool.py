@@ -404,7 +404,7 @@ def test_compiled_max_pool_nan_follows_torch(monkeypatch, layout):
     ((2, 3, 64, 64), 2, 2, "nchw", True),         # tiling windows, output 32 wide
     ((2, 3, 24, 24), 2, 2, "nchw", False),        # ... 12 wide: the NumPy tiles path
     ((2, 3, 64, 64), 2, 2, "batch_last", False),  # small batch-last tiles: the NumPy tiles path
-    ((64, 3, 64, 64), 2, 2, "batch_last", True),  # ... from 2^19 numbers: compiled
+    ((128, 3, 64, 64), 2, 2, "batch_last", True),  # ... from 2^20 numbers: compiled
 ])
 def test_compiled_max_pool_is_chosen_by_the_size_rule(monkeypatch, shape, k, s, layout, compiled):
     calls = []

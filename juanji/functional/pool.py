@@ -59,12 +59,13 @@ Padding = int | Sequence[int] | str
 #   1.12x, to 4x4 1.19x): those keep the NumPy path;
 # * tiling windows (stride = kernel), where the NumPy path needs no scatter either: NCHW
 #   outputs at least 32 wide (2x2/2 on 8x64x112x112 0.46x; 24x24 inputs 1.35x), batch-last
-#   inputs of at least 2^19 numbers (2x2/2 on SimpleConvNet's 100x30x24x24 0.50x, LeNet-5's
-#   128x6x28x28 0.93x, 64x64x32x32 0.52x; LeNet-5's 128x16x10x10 1.70x: the loops' fixed cost).
+#   inputs of at least 2^20 numbers (2x2/2 on SimpleConvNet's 100x30x24x24 0.50x alone, 6.1 ->
+#   4.2 ms inside its step; 64x64x32x32 0.52x). LeNet-5's 128x6x28x28 was 0.93x alone but
+#   1.0x in its step, beside OpenBLAS's spinning worker, and its 128x16x10x10 1.70x.
 _COMPILED_MAX_POOL: bool | None = None
 _MAX_POOL_MIN_WIDTH = 8              # NCHW output width from which untiled windows go compiled
 _MAX_POOL_TILES_MIN_WIDTH = 32       # ... and tiling windows
-_MAX_POOL_TILES_MIN_SIZE = 1 << 19   # batch-last input size from which tiling windows go compiled
+_MAX_POOL_TILES_MIN_SIZE = 1 << 20   # batch-last input size from which tiling windows go compiled
 
 
 def _compiled_max_pool(x: np.ndarray, geo: "_Geometry", tiles: bool) -> bool:
