@@ -1,7 +1,8 @@
-"""numba, for the few kernels NumPy cannot make fast (juanji/kernels/depthwise.py, winograd.py).
+"""numba, for the few kernels NumPy cannot make fast (juanji/kernels/depthwise.py, winograd.py,
+batchnorm.py, maxpool.py).
 
-numba is optional (the ``fast`` extra): without it, or with JUANJI_NUMBA=0, every convolution
-takes the NumPy path, which computes the same values and is tested both ways.
+numba is optional (the ``fast`` extra): without it, or with JUANJI_NUMBA=0, every such op
+takes its NumPy path, which computes the same values and is tested both ways.
 """
 
 from __future__ import annotations
