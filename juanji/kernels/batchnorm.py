@@ -50,7 +50,7 @@ def _channel_view(a: np.ndarray, batch_last: bool) -> np.ndarray:
     return xp.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
 
 
-def _like(x: np.ndarray, batch_last: bool) -> np.ndarray:
+def _like(x: np.ndarray, batch_last: bool) -> tuple[np.ndarray, np.ndarray]:
     """An uninitialised array shaped and stored like x, with its (A, C, B) view."""
     if batch_last:
         t = xp.empty((*x.shape[1:], x.shape[0]), dtype=x.dtype)
