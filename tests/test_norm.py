@@ -369,6 +369,28 @@ def test_compiled_batch_norm_matches_the_numpy_path(monkeypatch, dtype, shape, x
     assert calls.count("train_backward") == (3 if training else 0)
 
 
+@pytest.mark.usefixtures("bn_route")
+@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (2, 3, 0, 4), (0, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_of_an_empty_batch_is_torchs(shape, training):
+    # Nothing to normalise: an empty output, zero parameter gradients, and the running
+    # statistics left alone (both paths raised a reshape error on an empty batch before).
+    torch = torch_or_skip()
+    jx = Tensor(np.zeros(shape, np.float32), requires_grad=True)
+    jw, jb = Tensor(np.full(3, 2.0, np.float32), requires_grad=True), Tensor(np.ones(3, np.float32), requires_grad=True)
+    jm, jv = Tensor(np.full(3, 0.5, np.float32)), Tensor(np.full(3, 2.0, np.float32))
+    tx = torch.zeros(shape, requires_grad=True)
+    tw, tb = torch.full((3,), 2.0, requires_grad=True), torch.ones(3, requires_grad=True)
+    tm, tv = torch.full((3,), 0.5), torch.full((3,), 2.0)
+    jy = F.batch_norm(jx, jm, jv, jw, jb, training=training)
+    ty = torch.nn.functional.batch_norm(tx, tm, tv, tw, tb, training)
+    jy.sum().backward()
+    ty.sum().backward()
+    assert jy.shape == tuple(ty.shape) and jx.grad.shape == tuple(tx.grad.shape)
+    for got, want in ((jw.grad, tw.grad), (jb.grad, tb.grad), (jm, tm), (jv, tv)):
+        np.testing.assert_array_equal(got.data, want.numpy())
+
+
 @needs_numba
 def test_compiled_batch_norm_is_used_by_default(monkeypatch):
     calls = []

@@ -114,6 +114,11 @@ class BatchNormFunction(Function):
                 running_mean: np.ndarray | None, running_var: np.ndarray | None,
                 training: bool, momentum: float, eps: float) -> np.ndarray:
         c = x.shape[1]
+        if x.size == 0:
+            # An empty batch (or spatial extent): nothing to normalise, and, as in PyTorch,
+            # the running statistics are left alone.
+            self.save_for_backward(x, weight, None, None, training)
+            return x.copy()
         m = x.size // c                                     # values per channel: N * S
         bshape = (1, c) + (1,) * (x.ndim - 2)               # (1, C, 1, ...) broadcasts on x
         compiled = _COMPILED_BATCH_NORM and compiled_bn.usable(x)
@@ -157,9 +162,13 @@ class BatchNormFunction(Function):
     def backward(self, dy: np.ndarray) -> tuple[np.ndarray | None, ...]:
         x, weight, mean, invstd, training = self.saved
         c = x.shape[1]
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        if x.size == 0:  # empty: every sum is over no values
+            zeros = np.zeros(c, dtype=x.dtype)
+            return (np.zeros_like(x) if need_x else None, zeros if need_w else None,
+                    zeros.copy() if need_b else None)
         m = x.size // c
         bshape = (1, c) + (1,) * (x.ndim - 2)
-        need_x, need_w, need_b = self.needs_input_grad[:3]
         if training and _COMPILED_BATCH_NORM and compiled_bn.usable(x):  # kernels/batchnorm.py
             dx, dw, db = compiled_bn.train_backward(dy, x, weight, mean, invstd, need_x)
             return dx, dw if need_w else None, db if need_b else None
