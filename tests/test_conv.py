@@ -590,20 +590,31 @@ print(len(loops), sum(sum(d.stats.cache_hits.values()) for d in loops),
 @needs_numba
 def test_compiled_loops_from_two_threads_at_once():
     # The workqueue pool aborts the process when two threads launch loops at once; juanji's
-    # launches take turns. Two threads run depthwise and Winograd convs (forward and
-    # backward) side by side in a fresh process, and must get what one thread gets.
+    # launches take turns. Four threads run every compiled loop (depthwise and Winograd
+    # convs, batch norm, max pooling; forward and backward) side by side in a fresh process,
+    # and must get what one thread gets. (128 channels: Winograd's size rule.)
     script = """
 import threading, numpy as np, juanji, juanji.functional as F
+from juanji.kernels import batchnorm, depthwise, maxpool, winograd
 rng = np.random.default_rng(0)
-x = rng.standard_normal((2, 64, 9, 9)).astype(np.float32)
-w3 = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
-wd = rng.standard_normal((64, 1, 3, 3)).astype(np.float32)
+x = rng.standard_normal((2, 128, 9, 9)).astype(np.float32)
+w3 = rng.standard_normal((128, 128, 3, 3)).astype(np.float32)
+wd = rng.standard_normal((128, 1, 3, 3)).astype(np.float32)
 def run():
     tx = juanji.tensor(x, requires_grad=True)
-    y = F.conv2d(F.conv2d(tx, juanji.tensor(wd), padding=1, groups=64), juanji.tensor(w3), padding=1)
+    y = F.conv2d(F.conv2d(tx, juanji.tensor(wd), padding=1, groups=128), juanji.tensor(w3), padding=1)
+    y = F.max_pool2d(F.batch_norm(y, None, None, training=True), 3, 2, 1)
     y.sum().backward()
     return y.data.copy(), tx.grad.data.copy()
+launched = []
+for module, names in ((depthwise, ["forward"]), (winograd, ["forward_batch_last", "forward_nchw"]),
+                      (batchnorm, ["train_forward"]), (maxpool, ["forward"])):
+    for name in names:
+        original = getattr(module, name)
+        setattr(module, name, lambda *a, _f=original, _n=name, **k: launched.append(_n) or _f(*a, **k))
 want = run()
+assert {"forward", "train_forward"} <= set(launched) and launched.count("forward") >= 2, launched
+assert any(n.startswith("forward_") for n in launched), launched  # Winograd ran
 got = [None] * 4
 def work(i):
     for _ in range(20):
