@@ -567,15 +567,18 @@ def test_compiled_loops_load_from_numbas_disk_cache_in_a_second_process(tmp_path
     # numba keys a closure's cache entries on its captured variables; a captured dispatcher
     # pickles with a per-process id, so every process compiled the depthwise loops again
     # (~5 s) and added entries to the cache. Two fresh processes on one cache directory:
-    # the second must load every loop (depthwise and Winograd) and compile none.
+    # the second must load every loop (depthwise, Winograd, batch norm, max pooling) and
+    # compile none.
     script = """
 import juanji, juanji.functional as F
-from juanji.kernels import depthwise, winograd
+from juanji.kernels import batchnorm, depthwise, maxpool, winograd
 x = juanji.randn(2, 8, 9, 9, requires_grad=True)
 y = F.conv2d(x, juanji.randn(128, 1, 3, 3, requires_grad=True), padding=1, groups=8)
-F.conv2d(y, juanji.randn(128, 128, 3, 3, requires_grad=True), padding=1).sum().backward()
-loops = [getattr(depthwise._kernels(), n) for n in ("forward", "backward_input", "backward_weight")]
-loops += [v for v in vars(winograd._kernels()).values() if hasattr(v, "stats")]
+y = F.conv2d(y, juanji.randn(128, 128, 3, 3, requires_grad=True), padding=1)
+F.max_pool2d(F.batch_norm(y, None, None, training=True), 3, 2, 1).sum().backward()
+modules = [depthwise._kernels(), winograd._kernels(), batchnorm._loops(), maxpool._loops()]
+loops = [v for m in modules for v in vars(m).values()  # the parallel loops (helpers are inlined)
+         if hasattr(v, "stats") and v.targetoptions.get("parallel")]
 print(len(loops), sum(sum(d.stats.cache_hits.values()) for d in loops),
       sum(sum(d.stats.cache_misses.values()) for d in loops))
 """
@@ -583,7 +586,8 @@ print(len(loops), sum(sum(d.stats.cache_hits.values()) for d in loops),
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
             for _ in range(2)]
     loops, _, first_misses = map(int, runs[0].stdout.split())
-    assert loops == 3 + 4 and first_misses >= 5  # both families ran, forward and backward
+    # Every family ran, forward and backward: depthwise 3, Winograd 2, batch norm 2, max pool 2.
+    assert loops == 3 + 4 + 3 + 5 and first_misses >= 9
     assert runs[1].stdout.split() == [str(loops), str(first_misses), "0"]
 
 

@@ -2,7 +2,7 @@
 
 Imported only by depthwise._kernels(), after compiled.numba() has imported numba and chosen
 its threading layer. The loops live at module level, not in a closure, because numba's disk
-cache keys a closure's entries on its captured variables: a captured dispatcher (``_cols`` here)
+cache keys a closure's entries on its captured variables: a captured dispatcher (``span``)
 pickles with a per-process id, so every process compiled all three loops again (~5 s) and
 added ~1 MB to the cache (343 entries for the forward loop after a day of tests).
 """
@@ -10,16 +10,7 @@ added ~1 MB to the cache (343 entries for the forward loop after a day of tests)
 from numba import njit, prange
 
 from .compiled import FASTMATH
-
-
-@njit(cache=True)
-def _cols(j_off, sw, ow, width):  # pragma: no cover - compiled
-    """Output columns [lo, hi) whose input column x*sw + j_off is inside [0, width):
-    the zero padding is never materialised, the loops skip it."""
-    lo = 0 if j_off >= 0 else (sw - 1 - j_off) // sw
-    last = width - 1 - j_off
-    hi = 0 if last < 0 else min(ow, last // sw + 1)
-    return lo, max(lo, hi)
+from .loop_helpers import span
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -42,7 +33,7 @@ def forward(x, w, bias, out, sh, sw, dh, dw, ph, pw):  # pragma: no cover - comp
                 row = x[b, c, r]
                 for j in range(kw):
                     j_off = j * dw - pw
-                    lo, hi = _cols(j_off, sw, ow, width)
+                    lo, hi = span(j_off, sw, ow, width)
                     wv = w[o, 0, i, j]
                     if sw == 1:  # contiguous slices: the loop vectorises
                         seg, dst = row[lo + j_off: hi + j_off], acc[lo:hi]
@@ -73,7 +64,7 @@ def backward_input(dout, w, dx, sh, sw, dh, dw, ph, pw):  # pragma: no cover - c
                     row = plane[r]
                     for j in range(kw):
                         j_off = j * dw - pw
-                        lo, hi = _cols(j_off, sw, ow, width)
+                        lo, hi = span(j_off, sw, ow, width)
                         wv = w[o, 0, i, j]
                         if sw == 1:
                             dst, src = row[lo + j_off: hi + j_off], g[lo:hi]
@@ -95,7 +86,7 @@ def backward_weight(dout, x, dw_out, sh, sw, dh, dw, ph, pw):  # pragma: no cove
         for i in range(kh):
             for j in range(kw):
                 j_off = j * dw - pw
-                lo, hi = _cols(j_off, sw, ow, width)
+                lo, hi = span(j_off, sw, ow, width)
                 acc = 0.0
                 for b in range(n):
                     for y in range(oh):

@@ -13,14 +13,7 @@ fixed order.
 import numpy as np
 from numba import njit, prange
 
-
-@njit(cache=True)
-def _span(offset, step, count, size):  # pragma: no cover - compiled
-    """Outputs t in [lo, hi) whose input index t*step + offset lies in [0, size)."""
-    lo = 0 if offset >= 0 else (step - 1 - offset) // step
-    last = size - 1 - offset
-    hi = 0 if last < 0 else min(count, last // step + 1)
-    return lo, max(lo, hi)
+from .loop_helpers import span
 
 
 @njit(cache=True)
@@ -55,7 +48,7 @@ def forward_planes(x, kh, kw, sh, sw, dh, dw, pt, pl, out, arg):  # pragma: no c
                 row = x[p, r]
                 for j in range(kw):
                     off = j * dw - pl
-                    lo, hi = _span(off, sw, ow, width)
+                    lo, hi = span(off, sw, ow, width)
                     idx = i * kw + j
                     if sw == 1:  # contiguous slices: the loop vectorises
                         seg, ms, as_ = row[lo + off: hi + off], m[lo:hi], a[lo:hi]
@@ -91,7 +84,7 @@ def forward_batch_last(x, kh, kw, sh, sw, dh, dw, pt, pl, out, arg):  # pragma: 
                     continue
                 for j in range(kw):
                     off = j * dw - pl
-                    lo, hi = _span(off, sw, ow, width)
+                    lo, hi = span(off, sw, ow, width)
                     idx = i * kw + j
                     for t in range(lo, hi):
                         src, mt, at = x[p, r, t * sw + off], m[t], a[t]
