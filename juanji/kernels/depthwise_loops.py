@@ -7,6 +7,7 @@ pickles with a per-process id, so every process compiled all three loops again (
 added ~1 MB to the cache (343 entries for the forward loop after a day of tests).
 """
 
+import numpy as np
 from numba import njit, prange
 
 from .compiled import FASTMATH
@@ -77,28 +78,38 @@ def backward_input(dout, w, dx, sh, sw, dh, dw, ph, pw):  # pragma: no cover - c
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def backward_weight(dout, x, dw_out, sh, sw, dh, dw, ph, pw):  # pragma: no cover - compiled
+    """dW[o, 0, i, j] = sum over images and output rows of the row dot products
+    dout[b, o, y] . x[b, c, y*SH + i*DH - PH, shifted by j]: each output-gradient row is read
+    once for all KH*KW taps (in L1), instead of once per tap (3x3, toggled in one process:
+    0.71x on 8x64x56x56, 2.4 -> 1.7 ms; 0.77x on 4x128x75x75; 0.82x on 64x32x32x32), the taps'
+    sums kept in float64 and added in one fixed order."""
     n, o_ch, oh, ow = dout.shape
     height, width = x.shape[2], x.shape[3]
     mult = o_ch // x.shape[1]
     kh, kw = dw_out.shape[2], dw_out.shape[3]
     for o in prange(o_ch):
         c = o // mult
-        for i in range(kh):
-            for j in range(kw):
-                j_off = j * dw - pw
-                lo, hi = span(j_off, sw, ow, width)
-                acc = 0.0
-                for b in range(n):
-                    for y in range(oh):
-                        r = y * sh + i * dh - ph
-                        if r < 0 or r >= height:
-                            continue
-                        g, row = dout[b, o, y], x[b, c, r]
+        acc = np.zeros((kh, kw))
+        for b in range(n):
+            for y in range(oh):
+                g = dout[b, o, y]
+                for i in range(kh):
+                    r = y * sh + i * dh - ph
+                    if r < 0 or r >= height:
+                        continue
+                    row = x[b, c, r]
+                    for j in range(kw):
+                        j_off = j * dw - pw
+                        lo, hi = span(j_off, sw, ow, width)
+                        s = 0.0
                         if sw == 1:
                             src, seg = g[lo:hi], row[lo + j_off: hi + j_off]
                             for t in range(hi - lo):
-                                acc += src[t] * seg[t]
+                                s += src[t] * seg[t]
                         else:
                             for xx in range(lo, hi):
-                                acc += g[xx] * row[xx * sw + j_off]
-                dw_out[o, 0, i, j] = acc
+                                s += g[xx] * row[xx * sw + j_off]
+                        acc[i, j] += s
+        for i in range(kh):
+            for j in range(kw):
+                dw_out[o, 0, i, j] = acc[i, j]
