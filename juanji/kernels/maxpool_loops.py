@@ -16,6 +16,13 @@ from numba import njit, prange
 from .loop_helpers import span
 
 
+@njit(cache=True, inline="always")
+def _wins(v, m, a, none):  # pragma: no cover - compiled
+    """Whether tap value v takes over from the running maximum m (arg-max a): PyTorch's rule,
+    greater or NaN, and the first tap inside the input (a still ``none``) always."""
+    return (v > m) | (v != v) | (a == none)
+
+
 @njit(cache=True)
 def _tap_offsets(kh, kw, dh, dw):  # pragma: no cover - compiled
     """Row and column offset of each window tap i*KW + j: (i*DH, j*DW), looked up instead of a
@@ -38,9 +45,8 @@ def forward_planes(x, kh, kw, sh, sw, dh, dw, pt, pl, out, arg):  # pragma: no c
     for p in prange(planes):
         for y in range(oh):
             m, a = out[p, y], arg[p, y]
-            for t in range(ow):
-                m[t] = -np.inf
-                a[t] = none
+            m[:] = -np.inf
+            a[:] = none
             for i in range(kh):
                 r = y * sh - pt + i * dh
                 if r < 0 or r >= height:
@@ -54,13 +60,13 @@ def forward_planes(x, kh, kw, sh, sw, dh, dw, pt, pl, out, arg):  # pragma: no c
                         seg, ms, as_ = row[lo + off: hi + off], m[lo:hi], a[lo:hi]
                         for t in range(hi - lo):
                             v, mt, at = seg[t], ms[t], as_[t]
-                            take = (v > mt) | (v != v) | (at == none)
+                            take = _wins(v, mt, at, none)
                             ms[t] = v if take else mt
                             as_[t] = idx if take else at
                     else:
                         for t in range(lo, hi):
                             v, mt, at = row[t * sw + off], m[t], a[t]
-                            take = (v > mt) | (v != v) | (at == none)
+                            take = _wins(v, mt, at, none)
                             m[t] = v if take else mt
                             a[t] = idx if take else at
 
@@ -74,10 +80,8 @@ def forward_batch_last(x, kh, kw, sh, sw, dh, dw, pt, pl, out, arg):  # pragma: 
     for p in prange(planes):
         for y in range(oh):
             m, a = out[p, y], arg[p, y]
-            for t in range(ow):
-                for q in range(q_len):
-                    m[t, q] = -np.inf
-                    a[t, q] = none
+            m[:, :] = -np.inf
+            a[:, :] = none
             for i in range(kh):
                 r = y * sh - pt + i * dh
                 if r < 0 or r >= height:
@@ -90,7 +94,7 @@ def forward_batch_last(x, kh, kw, sh, sw, dh, dw, pt, pl, out, arg):  # pragma: 
                         src, mt, at = x[p, r, t * sw + off], m[t], a[t]
                         for q in range(q_len):
                             v, mq, aq = src[q], mt[q], at[q]
-                            take = (v > mq) | (v != v) | (aq == none)
+                            take = _wins(v, mq, aq, none)
                             mt[q] = v if take else mq
                             at[q] = idx if take else aq
 
