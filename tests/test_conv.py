@@ -284,15 +284,16 @@ def naive_fns(cfg):
 @contextlib.contextmanager
 def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True, compiled: bool = True,
                backward_batch_inner: bool = False, split_k: bool = False, winograd: bool | None = None,
-               rowshift: bool | None = None, pointwise_dw_per_image: bool = True):
+               rowshift: bool | None = None, pointwise_per_image: bool = True):
     """Force ConvNd onto one of its routes (chosen by sizes and layouts otherwise):
 
     * ``batch_last``: forward and backward in the batch-last layout for every output length
       (else only for a batch-last input; an NCHW one takes the per-image forward);
     * ``backward_batch_inner``: after a per-image forward, dW (and dx by col2im) with the
       batch inside the columns (else per image);
-    * ``pointwise_dw_per_image`` False: an NCHW 1x1 stride-1 conv's dW goes the general way
-      (batch-inner or per image, as above) instead of one product per image on x itself;
+    * ``pointwise_per_image`` False: an NCHW 1x1 stride-1 conv's forward goes the general way
+      (one stacked matmul, then the bias) instead of one product per image onto the bias, and
+      its dW too (batch-inner or per image, as above) instead of one product per image on x itself;
     * ``chunk``: gather the columns ``chunk`` images (NCHW) or output rows (batch-last) at a
       time (by a byte budget otherwise; the small test shapes always fit one chunk); the
       batch-last products per kernel row then go one output row at a time;
@@ -309,9 +310,10 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
     names = ("_BATCH_INNER_MIN_CGK", "_batch_chunk", "_row_chunk", "_ADJOINT_MIN_CHANNELS",
              "_FORWARD_PER_IMAGE_MIN_L", "_COMPILED_DEPTHWISE", "_SPLIT_K_PIECE", "_SPLIT_K_MAX_ELEMS",
              "_COMPILED_WINOGRAD", "_WINOGRAD_MIN_CHANNELS", "_ROWSHIFT", "_ROWSHIFT_MIN_ROWS", "_ROWSHIFT_BUDGET_BYTES", "_MIN_DW_POSITIONS",
-             "_POINTWISE_DW_PER_IMAGE")
+             "_POINTWISE_DW_PER_IMAGE", "_POINTWISE_FORWARD_PER_IMAGE")
     old = {name: getattr(conv_module, name) for name in names}
-    conv_module._POINTWISE_DW_PER_IMAGE = pointwise_dw_per_image
+    conv_module._POINTWISE_DW_PER_IMAGE = pointwise_per_image
+    conv_module._POINTWISE_FORWARD_PER_IMAGE = pointwise_per_image
     conv_module._COMPILED_DEPTHWISE = compiled
     conv_module._BATCH_INNER_MIN_CGK = 0 if backward_batch_inner else 10**9
     conv_module._FORWARD_PER_IMAGE_MIN_L = 10**9 if batch_last else 0
@@ -354,7 +356,7 @@ def draw_route(data):
                 split_k=data.draw(st.booleans(), label="split_k"),
                 winograd=data.draw(st.booleans(), label="winograd"),
                 rowshift=data.draw(st.booleans(), label="rowshift"),
-                pointwise_dw_per_image=data.draw(st.booleans(), label="pointwise_dw_per_image"))
+                pointwise_per_image=data.draw(st.booleans(), label="pointwise_per_image"))
 
 
 # --- forward and gradients against the three references -------------------------------------
@@ -426,7 +428,7 @@ ROUTES = {
     "per_image-chunks_of_2-col2im-numpy_depthwise": dict(batch_last=False, chunk=2, adjoint=False,
                                                          compiled=False, winograd=False, rowshift=False),
     "per_image-batch_inner-chunks_of_2-col2im": dict(batch_last=False, backward_batch_inner=True, chunk=2,
-                                                     adjoint=False, compiled=False, pointwise_dw_per_image=False),
+                                                     adjoint=False, compiled=False, pointwise_per_image=False),
     "batch_last-chunks_of_1-col2im-split_k-numpy_depthwise": dict(batch_last=True, chunk=1, adjoint=False,
                                                                   compiled=False, split_k=True, rowshift=False),
 }
@@ -746,6 +748,25 @@ def test_route_is_chosen_by_output_length_layout_and_gemm_size(monkeypatch, cin,
     out.sum().backward()
     assert calls == [expected]
     assert is_batch_last(x.grad.data) == (expected == "batch_last")  # the gradient in x's layout
+
+
+@pytest.mark.parametrize("groups,bias,dtype", [(1, True, np.float32), (1, False, np.float64), (2, True, np.float32)])
+def test_pointwise_forward_is_one_product_per_image_onto_the_bias(monkeypatch, groups, bias, dtype):
+    # An NCHW 1x1 stride-1 conv with one group writes the bias into its output and adds each
+    # image's product onto it; grouped ones keep the stacked matmul. Both against PyTorch.
+    torch = torch_or_skip()
+    calls = []
+    original = conv_module._pointwise_forward
+    monkeypatch.setattr(conv_module, "_pointwise_forward", lambda *a: calls.append(1) or original(*a))
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4, 5, 6)).astype(dtype)
+    w = rng.standard_normal((6, 4 // groups, 1, 1)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype) if bias else None
+    out = F.conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), groups=groups)
+    expected = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w),
+                                          None if b is None else torch.from_numpy(b), groups=groups)
+    assert_close(out.data, expected.numpy(), 1e-5, 1e-6, "1x1 conv")
+    assert len(calls) == (1 if groups == 1 and blas_kernels.available(dtype) else 0)
 
 
 def test_tensorflow_documented_same_and_valid_example():

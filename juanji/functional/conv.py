@@ -94,6 +94,12 @@ _BATCH_INNER_MIN_CGK = 64
 # NCHW 1x1 stride-1 convs take dW as one product per image on x itself (_pointwise_weight_grad).
 _POINTWISE_DW_PER_IMAGE = True
 
+# ... and their forward as one product per image onto out prefilled with the bias
+# (_pointwise_forward) where BLAS is reachable directly: against a stacked matmul and a
+# pass adding the bias, 0.74-0.77x on 64->256 at 8x56x56, 0.90-0.99x on 256->64 at 8x28x28,
+# equal from 14x14 down (bench/NOTES.md, 2026-12-05).
+_POINTWISE_FORWARD_PER_IMAGE = True
+
 # Forward and the batch-inner backward gather the columns a chunk of images at a time into
 # one reused buffer of at most this many bytes, and multiply while the columns are still in
 # cache (a loop over a handful of batch chunks, each a large GEMM; never over pixels). One
@@ -300,6 +306,19 @@ class ConvNd(Function):
                 dxpad_t.swapaxes(0, 1) if need_x else None)  # (O, Cg, KH, KW), (N, C, HP, WP)
 
 
+def _pointwise_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> np.ndarray:
+    """out[i] = w @ x[i] + b for each image of a single-group 1x1 stride-1 conv on an NCHW
+    input: x (N, C, L), w (O, C), b (O,) or None, out (N, O, L). The bias is written into
+    out first and each product adds onto it (BLAS's beta = 1), so no pass reads out again."""
+    beta = 0.0
+    if b is not None:
+        out[...] = b[:, None]  # broadcast (O, 1)
+        beta = 1.0
+    for i in range(x.shape[0]):
+        blas.gemm(w, x[i], out[i], beta=beta)
+    return out
+
+
 def _pointwise_weight_grad(x: np.ndarray, grad: np.ndarray, w_shape: Sequence[int]) -> np.ndarray:
     """dW (O, C, 1, ...) of an unpadded single-group 1x1 stride-1 conv on an NCHW input: the
     columns are the input itself, so dW = sum_n dout_n (O, L) @ x_n^T (L, C), one product per
@@ -422,9 +441,12 @@ def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequen
         # 1x1 at stride 1: the columns are the input itself, no gather, no chunks (measured
         # as fast as the batch-inner layout even at 7x7, where that one needs two transposes).
         xpad = pad_zeros(x, padding)  # (N, C, HP, WP); 1x1 convs are rarely padded
-        blas.matmul(w.reshape(g, o_ch // g, -1), xpad.reshape(n, g, -1, positions), out=out_groups)
-        if b is not None:
-            out += b[:, None]  # broadcast (O, 1)
+        if g == 1 and _POINTWISE_FORWARD_PER_IMAGE and blas.available(x.dtype):
+            _pointwise_forward(xpad.reshape(n, c, positions), w.reshape(o_ch, c), b, out)
+        else:
+            blas.matmul(w.reshape(g, o_ch // g, -1), xpad.reshape(n, g, -1, positions), out=out_groups)
+            if b is not None:
+                out += b[:, None]  # broadcast (O, 1)
     else:
         # Bias inside the GEMM when there is one group: [W | b] @ [cols; 1] = W @ cols + b,
         # no extra pass over out (the row of ones lives in the reused column buffer).
