@@ -284,7 +284,8 @@ def naive_fns(cfg):
 @contextlib.contextmanager
 def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True, compiled: bool = True,
                backward_batch_inner: bool = False, split_k: bool = False, winograd: bool | None = None,
-               rowshift: bool | None = None, pointwise_per_image: bool = True):
+               rowshift: bool | None = None, pointwise_per_image: bool = True,
+               direct: bool | None = None):
     """Force ConvNd onto one of its routes (chosen by sizes and layouts otherwise):
 
     * ``batch_last``: forward and backward in the batch-last layout for every output length
@@ -305,16 +306,20 @@ def conv_route(batch_last: bool, chunk: int | None = None, adjoint: bool = True,
       False: none (im2col); None: by the size rule;
     * ``rowshift`` True: every 2-D single-group NCHW conv with more than one kernel row as
       products per kernel row (juanji/kernels/rowshift.py) when NumPy's BLAS can add into
-      its output; False: none (im2col); None: by the size rule.
+      its output; False: none (im2col); None: by the size rule;
+    * ``direct`` True: every 2-D single-group batch-last forward by the direct compiled loop
+      (juanji/kernels/direct.py) when numba is installed; False: none; None: by the size rule.
     """
     names = ("_BATCH_INNER_MIN_CGK", "_batch_chunk", "_row_chunk", "_ADJOINT_MIN_CHANNELS",
              "_FORWARD_PER_IMAGE_MIN_L", "_COMPILED_DEPTHWISE", "_SPLIT_K_PIECE", "_SPLIT_K_MAX_ELEMS",
              "_COMPILED_WINOGRAD", "_WINOGRAD_MIN_CHANNELS", "_ROWSHIFT", "_ROWSHIFT_MIN_ROWS", "_ROWSHIFT_BUDGET_BYTES", "_MIN_DW_POSITIONS",
-             "_POINTWISE_DW_PER_IMAGE", "_POINTWISE_FORWARD_PER_IMAGE")
+             "_POINTWISE_DW_PER_IMAGE", "_POINTWISE_FORWARD_PER_IMAGE", "_COMPILED_DIRECT")
     old = {name: getattr(conv_module, name) for name in names}
     conv_module._POINTWISE_DW_PER_IMAGE = pointwise_per_image
     conv_module._POINTWISE_FORWARD_PER_IMAGE = pointwise_per_image
     conv_module._COMPILED_DEPTHWISE = compiled
+    if direct is not None:
+        conv_module._COMPILED_DIRECT = direct
     conv_module._BATCH_INNER_MIN_CGK = 0 if backward_batch_inner else 10**9
     conv_module._FORWARD_PER_IMAGE_MIN_L = 10**9 if batch_last else 0
     conv_module._ADJOINT_MIN_CHANNELS = 0 if adjoint else 10**9
@@ -356,7 +361,8 @@ def draw_route(data):
                 split_k=data.draw(st.booleans(), label="split_k"),
                 winograd=data.draw(st.booleans(), label="winograd"),
                 rowshift=data.draw(st.booleans(), label="rowshift"),
-                pointwise_per_image=data.draw(st.booleans(), label="pointwise_per_image"))
+                pointwise_per_image=data.draw(st.booleans(), label="pointwise_per_image"),
+                direct=data.draw(st.booleans(), label="direct_compiled"))
 
 
 # --- forward and gradients against the three references -------------------------------------
@@ -424,6 +430,8 @@ ROUTES = {
     "per_image-rowshift-no_correlation": dict(batch_last=False, winograd=False, rowshift=True, adjoint=False),
     "batch_last-rowshift-bands_of_1": dict(batch_last=True, winograd=False, rowshift=True, chunk=1),
     "batch_last-winograd": dict(batch_last=True, winograd=True),
+    "batch_last-direct": dict(batch_last=True, winograd=False, direct=True),
+    "batch_last_input-direct": dict(batch_last=False, winograd=False, direct=True),
     "batch_last-winograd-col2im": dict(batch_last=True, winograd=True, adjoint=False),
     "per_image-chunks_of_2-col2im-numpy_depthwise": dict(batch_last=False, chunk=2, adjoint=False,
                                                          compiled=False, winograd=False, rowshift=False),
@@ -573,12 +581,13 @@ def test_compiled_loops_load_from_numbas_disk_cache_in_a_second_process(tmp_path
     # compile none.
     script = """
 import juanji, juanji.functional as F
-from juanji.kernels import batchnorm, depthwise, maxpool, winograd
+from juanji.kernels import batchnorm, depthwise, direct, maxpool, winograd
 x = juanji.randn(2, 8, 9, 9, requires_grad=True)
 y = F.conv2d(x, juanji.randn(128, 1, 3, 3, requires_grad=True), padding=1, groups=8)
 y = F.conv2d(y, juanji.randn(128, 128, 3, 3, requires_grad=True), padding=1)
 F.max_pool2d(F.batch_norm(y, None, None, training=True), 3, 2, 1).sum().backward()
-modules = [depthwise._kernels(), winograd._kernels(), batchnorm._loops(), maxpool._loops()]
+F.conv2d(juanji.randn(32, 1, 12, 12), juanji.randn(6, 1, 5, 5), padding=2)  # LeNet-5's c1: direct
+modules = [depthwise._kernels(), winograd._kernels(), batchnorm._loops(), maxpool._loops(), direct._kernels()]
 loops = [v for m in modules for v in vars(m).values()  # the parallel loops (helpers are inlined)
          if hasattr(v, "stats") and v.targetoptions.get("parallel")]
 print(len(loops), sum(sum(d.stats.cache_hits.values()) for d in loops),
@@ -588,22 +597,26 @@ print(len(loops), sum(sum(d.stats.cache_hits.values()) for d in loops),
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
             for _ in range(2)]
     loops, _, first_misses = map(int, runs[0].stdout.split())
-    # Every family ran, forward and backward: depthwise 3, Winograd 2, batch norm 2, max pool 2.
-    assert loops == 3 + 4 + 3 + 5 and first_misses >= 9
+    # Every family ran, forward and backward: depthwise 3, Winograd 2, batch norm 2, max pool 2,
+    # direct 1.
+    assert loops == 3 + 4 + 3 + 5 + 1 and first_misses >= 10
     assert runs[1].stdout.split() == [str(loops), str(first_misses), "0"]
 
 
 @needs_numba
 def test_compiled_loops_from_two_threads_at_once():
     # The workqueue pool aborts the process when two threads launch loops at once; juanji's
-    # launches take turns. Four threads run every compiled loop (depthwise and Winograd
-    # convs, batch norm, max pooling; forward and backward) side by side in a fresh process,
-    # and must get what one thread gets. (128 channels: Winograd's size rule.)
+    # launches take turns. Four threads run every compiled loop (depthwise, Winograd and
+    # direct convs, batch norm, max pooling; forward and backward) side by side in a fresh
+    # process, and must get what one thread gets. (128 channels: Winograd's size rule; the
+    # direct loop's rule wants a batch of 32 and at most 8 output channels.)
     script = """
 import threading, numpy as np, juanji, juanji.functional as F
-from juanji.kernels import batchnorm, depthwise, maxpool, winograd
+from juanji.kernels import batchnorm, depthwise, direct, maxpool, winograd
 rng = np.random.default_rng(0)
 x = rng.standard_normal((2, 128, 9, 9)).astype(np.float32)
+x1 = rng.standard_normal((32, 1, 8, 8)).astype(np.float32)
+w1 = rng.standard_normal((6, 1, 5, 5)).astype(np.float32)
 w3 = rng.standard_normal((128, 128, 3, 3)).astype(np.float32)
 wd = rng.standard_normal((128, 1, 3, 3)).astype(np.float32)
 def run():
@@ -611,16 +624,18 @@ def run():
     y = F.conv2d(F.conv2d(tx, juanji.tensor(wd), padding=1, groups=128), juanji.tensor(w3), padding=1)
     y = F.max_pool2d(F.batch_norm(y, None, None, training=True), 3, 2, 1)
     y.sum().backward()
-    return y.data.copy(), tx.grad.data.copy()
+    y1 = F.conv2d(juanji.tensor(x1), juanji.tensor(w1), padding=2)  # LeNet-5's c1: the direct loop
+    return np.concatenate([y.data.ravel(), y1.data.ravel()]), tx.grad.data.copy()
 launched = []
 for module, names in ((depthwise, ["forward"]), (winograd, ["forward_batch_last", "forward_nchw"]),
-                      (batchnorm, ["train_forward"]), (maxpool, ["forward"])):
+                      (direct, ["forward"]), (batchnorm, ["train_forward"]), (maxpool, ["forward"])):
     for name in names:
         original = getattr(module, name)
-        setattr(module, name, lambda *a, _f=original, _n=name, **k: launched.append(_n) or _f(*a, **k))
+        tag = module.__name__.rsplit(".", 1)[1] + "." + name
+        setattr(module, name, lambda *a, _f=original, _t=tag, **k: launched.append(_t) or _f(*a, **k))
 want = run()
-assert {"forward", "train_forward"} <= set(launched) and launched.count("forward") >= 2, launched
-assert any(n.startswith("forward_") for n in launched), launched  # Winograd ran
+assert {"depthwise.forward", "direct.forward", "batchnorm.train_forward", "maxpool.forward"} <= set(launched), launched
+assert any(t.startswith("winograd.") for t in launched), launched  # Winograd ran
 got = [None] * 4
 def work(i):
     for _ in range(20):
@@ -676,6 +691,33 @@ def test_winograd_at_its_size_rule_matches_torch_and_im2col(batch_last):
     with conv_route(batch_last=batch_last, winograd=False):
         by_im2col = juanji_fn(cfg)(*(juanji.tensor(a) for a in arrays)).data
     np.testing.assert_allclose(by_winograd, by_im2col, rtol=1e-4, atol=2e-4)
+
+
+@needs_numba
+def test_direct_loop_takes_thin_batch_last_convs_by_its_size_rule(monkeypatch):
+    # LeNet-5's c1 (1 -> 6 channels, 5x5, "same" by padding 2) at a batch of 32 or more runs
+    # on the direct loop and matches PyTorch; more output channels, a smaller batch, a stride,
+    # groups or 1-D keep the GEMM route.
+    from juanji.kernels import direct
+    torch = torch_or_skip()
+    calls = []
+    original = direct.forward
+    monkeypatch.setattr(direct, "forward", lambda *a: calls.append(a[1].shape) or original(*a))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 1, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((6, 1, 5, 5)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    out = F.conv2d(Tensor(x), Tensor(w), Tensor(b), padding=2)
+    assert calls == [(6, 1, 5, 5)] and is_batch_last(out.data)
+    expected = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), padding=2)
+    assert_close(out.data, expected.numpy(), 1e-5, 1e-5, "direct conv")
+    calls.clear()
+    F.conv2d(juanji.randn(32, 1, 12, 12), juanji.randn(9, 1, 5, 5), padding=2)  # 9 output channels
+    F.conv2d(juanji.randn(31, 1, 12, 12), juanji.randn(6, 1, 5, 5), padding=2)  # batch of 31
+    F.conv2d(juanji.randn(32, 1, 12, 12), juanji.randn(6, 1, 5, 5), stride=2)  # strided
+    F.conv2d(juanji.randn(32, 2, 12, 12), juanji.randn(6, 1, 5, 5), groups=2)  # grouped
+    F.conv1d(juanji.randn(32, 1, 12), juanji.randn(6, 1, 5))  # 1-D
+    assert calls == []
 
 
 def test_batch_chunk_follows_the_column_budget(monkeypatch):

@@ -441,6 +441,8 @@ def test_conv_backward_scratch_model_matches_tracemalloc(cin, cout, k, stride, p
     (128, 160, 40, 5, False, False, True),   # products per kernel row: one image's width-gathered columns
     (128, 160, 10, 24, True, False, False),  # im2col batch-last: padded input and row-chunk columns
     (128, 160, 10, 24, True, False, True),   # products per kernel row batch-last: padded input, band columns
+    (1, 6, 28, 64, False, False, False),     # a first layer with few outputs: the direct loop (numba) reads
+                                             # the batch-last copy of x in place
 ])
 def test_conv_forward_scratch_model_matches_tracemalloc(monkeypatch, cin, cout, size, n, batch_last, winograd,
                                                          rowshift):

@@ -74,7 +74,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import xp
-from ..kernels import blas, depthwise, rowshift, winograd
+from ..kernels import blas, depthwise, direct, rowshift, winograd
 from ..kernels.im2col import (col2im, col2im_batch_inner, col2im_batch_last_add, conv_output_shape,
                               im2col, im2col_batch_inner, pad_zeros, patch_view_batch_last)
 from ..kernels.layout import from_batch_last, is_batch_last, to_batch_last
@@ -120,6 +120,19 @@ _MIN_DW_POSITIONS = 4096
 # 1 x (KH*KW) product per channel (64 channels at 8x56x56: forward 4.1 -> 2.3 ms, backward
 # ~45 -> 7 ms). The tests turn this off to keep the NumPy path covered, and compare both.
 _COMPILED_DEPTHWISE = True
+
+# 2-D single-group convs in the batch-last layout with at most _DIRECT_MAX_OUT_CHANNELS
+# output channels, a batch of at least _DIRECT_MIN_BATCH and stride 1 run as a direct
+# compiled loop when numba is installed (juanji/kernels/direct.py): the GEMM route's product
+# is thin there and its column copy (KH*KW times the input) is most of the time. Forward
+# alone against the GEMM route at 28x28, toggled in one process: 1 -> 4..8 channels 5x5 at
+# batch 128 0.28-0.38x (LeNet-5's c1: 1.4 -> 0.4 ms), at batch 32 0.49-0.75x, at batch 8
+# 0.87-1.20x; 3 -> 4..8 channels 0.21-0.73x from batch 32; but 12 output channels 0.67-1.95x
+# and 16-24 0.83-3.2x (the (O, N) accumulator goes through the cache, where a GEMM keeps its
+# sums in registers). True: every 2-D single-group batch-last conv (the tests); False: none.
+_COMPILED_DIRECT: bool | None = None
+_DIRECT_MAX_OUT_CHANNELS = 8
+_DIRECT_MIN_BATCH = 32
 
 # 3x3 stride-1 single-group 2-D convs with at least this many input and output channels run
 # by Winograd's F(2x2, 3x3) on compiled loops when numba is installed (juanji/kernels/winograd.py:
@@ -368,6 +381,16 @@ def _compiled_depthwise(x: np.ndarray, w: np.ndarray, groups: int) -> bool:
     return _depthwise_shape(w.shape, groups, x.ndim - 2)
 
 
+def _compiled_direct(dtype: np.dtype, w_shape: Sequence[int], n: int, stride: Sequence[int],
+                     groups: int) -> bool:
+    """Whether a batch-last convolution runs as the direct compiled loop (see _COMPILED_DIRECT)."""
+    if (_COMPILED_DIRECT is False or len(w_shape) != 4 or groups != 1
+            or np.dtype(dtype) not in (np.float32, np.float64) or not direct.available()):
+        return False
+    return bool(_COMPILED_DIRECT) or (w_shape[0] <= _DIRECT_MAX_OUT_CHANNELS and n >= _DIRECT_MIN_BATCH
+                                      and all(s == 1 for s in stride))
+
+
 def _winograd(dtype: np.dtype, w_shape: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
               groups: int) -> bool:
     """Whether this convolution runs by Winograd's F(2x2, 3x3) (see _COMPILED_WINOGRAD)."""
@@ -518,6 +541,8 @@ def _correlate_batch_last(x_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, 
     if _winograd(x_t.dtype, w.shape, stride, dilation, g):
         return winograd.forward_batch_last(x_t, w, b, padding, out_size)  # (O, OH, OW, N)
     out_t = xp.empty((o_ch, *out_size, n), dtype=x_t.dtype)  # (O, OH, OW, N)
+    if _compiled_direct(x_t.dtype, w.shape, n, stride, g):
+        return direct.forward(x_t, w, b, stride, padding, dilation, out_t)
     if _rowshift(x_t.dtype, w.shape, stride, dilation, g):
         return rowshift.forward_batch_last(pad_zeros(x_t, padding, first=1), w, b, stride, dilation, out_t,
                                            _ROWSHIFT_BUDGET_BYTES)

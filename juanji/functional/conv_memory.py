@@ -21,7 +21,8 @@ import numpy as np
 from ..kernels import rowshift, winograd
 from ..kernels.im2col import conv_output_shape
 from .conv import (_BATCH_INNER_MIN_CGK, _MIN_DW_POSITIONS, _ROWSHIFT_BUDGET_BYTES, _adjoint_padding, _batch_chunk,
-                   _batch_last_by_shape, _depthwise_shape, _row_chunk, _rowshift, _winograd)
+                   _batch_last_by_shape, _compiled_direct, _depthwise_shape, _row_chunk, _rowshift,
+                   _winograd)
 
 __all__ = ["correlate_workspace_elems", "backward_workspace_elems"]
 
@@ -62,6 +63,8 @@ def correlate_workspace_elems(n: int, c: int, spatial: Sequence[int], w_shape: S
         copy = 0 if x_batch_last else n * c * math.prod(spatial)  # to_batch_last
         if by_winograd:
             return copy + winograd.workspace_elems(n, c, w_shape[0], spatial, padding, True, itemsize)
+        if _compiled_direct(np.dtype(f"f{itemsize}"), w_shape, n, stride, groups):
+            return copy  # the loop reads the unpadded input in place
         if pointwise and not is_padded:
             return copy
         if _rowshift(np.dtype(f"f{itemsize}"), w_shape, stride, dilation, groups):

@@ -1,5 +1,5 @@
 """numba, for the few kernels NumPy cannot make fast (juanji/kernels/depthwise.py, winograd.py,
-batchnorm.py, maxpool.py).
+batchnorm.py, maxpool.py, direct.py).
 
 numba is optional (the ``fast`` extra): without it, or with JUANJI_NUMBA=0, every such op
 takes its NumPy path, which computes the same values and is tested both ways.
