@@ -396,6 +396,35 @@ def test_compiled_max_pool_nan_follows_torch(monkeypatch, layout):
     np.testing.assert_array_equal(t.grad.data, tx.grad.numpy())
 
 
+@pytest.mark.parametrize("op,args,shape,layout", [
+    ("max_pool2d", (3, 2, 1), (2, 2, 7, 7), "nchw"),        # overlapping windows, one axis at a time
+    ("max_pool2d", (3, 2, 1), (2, 2, 7, 7), "batch_last"),
+    ("max_pool2d", (2, 2), (2, 2, 6, 6), "nchw"),           # tiling windows
+    ("max_pool2d", (2, 2), (2, 2, 6, 6), "batch_last"),
+    ("max_pool1d", (3, 2, 1), (2, 2, 9), "nchw"),
+    ("max_pool3d", (2, 1), (1, 2, 4, 4, 4), "nchw"),
+    ("adaptive_max_pool2d", ((3, 2),), (2, 2, 7, 7), "nchw"),
+])
+def test_numpy_max_pools_send_the_gradient_to_the_last_nan_like_torch(monkeypatch, op, args, shape, layout):
+    # PyTorch's rule: a window holding a NaN outputs NaN and its gradient goes to the window's
+    # last NaN in row-major order (the compiled 2-D loops' rule too). Several NaNs per window,
+    # on the NumPy paths.
+    torch = torch_or_skip()
+    monkeypatch.setattr(pool_module, "_COMPILED_MAX_POOL", False)
+    x = distinct(shape, 4, np.float32)
+    flat = x.reshape(-1)
+    flat[[1, 3, 9, 10, 17, flat.size - 5, flat.size - 2]] = np.nan
+    t = Tensor(batch_last(x) if layout == "batch_last" else x.copy(), requires_grad=True)
+    out = getattr(F, op)(t, *args)
+    out.backward(Tensor(np.arange(1, out.data.size + 1, dtype=np.float32).reshape(out.shape)))
+    tx = torch.tensor(x, requires_grad=True)
+    t_out = getattr(torch.nn.functional, op)(tx, *args)
+    t_out.backward(torch.arange(1, t_out.numel() + 1, dtype=torch.float32).reshape(t_out.shape))
+    assert np.isnan(out.data).any()
+    np.testing.assert_array_equal(out.data, t_out.detach().numpy())  # NaN where torch has NaN
+    np.testing.assert_array_equal(t.grad.data, tx.grad.numpy())
+
+
 @needs_numba
 @pytest.mark.parametrize("shape,k,s,layout,compiled", [
     ((2, 3, 19, 19), 3, 2, "nchw", True),         # overlapping windows, output 9 wide

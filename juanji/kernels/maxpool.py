@@ -6,7 +6,7 @@ The rule is PyTorch's CPU kernel: the taps are visited in row-major window order
 wins when it is greater than the running maximum or NaN, so the gradient goes to the first
 maximum on ties, and to the last NaN of a window that holds one (whose output is NaN).
 juanji/kernels/pool.py's NumPy path reduces one axis at a time and gives the same outputs and
-gradients without NaNs; with one, its output is NaN too, but its gradient may go elsewhere.
+gradients, NaNs included (the last NaN along each axis, which is the last in row-major order).
 
 NumPy needs about a dozen passes over window-sized views for the forward with its arg-max,
 and several masked adds for the backward; the loops read the input once and write the output

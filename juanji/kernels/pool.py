@@ -36,7 +36,7 @@ a time too: max with offsets k = 0..longest bin, average as a (O, n) matrix prod
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -153,10 +153,29 @@ def _reduce_axis(y: np.ndarray, axis: int, k: int, s: int, d: int, o: int, op: s
             xp.multiply(mask, arg.dtype.type(j), out=tmp)
             xp.maximum(arg, tmp, out=arg)
         xp.maximum(res, view, out=res)
-    res = xp.ascontiguousarray(_stride_view(res, shape, axis, s, o)).reshape(out_shape)  # (.., O, ..)
+    maxima = xp.ascontiguousarray(_stride_view(res, shape, axis, s, o)).reshape(out_shape)  # (.., O, ..)
+    if arg is not None and _holds_nan(maxima):
+        _nan_wins(res, arg, lambda j: flat[j * d * inner: j * d * inner + length], k)
+    res = maxima
     if arg is not None:
         arg = xp.ascontiguousarray(_stride_view(arg, shape, axis, s, o)).reshape(out_shape)
     return res, arg
+
+
+def _holds_nan(maxima: np.ndarray) -> bool:
+    """Whether some window maximum is NaN: one summing pass over the output, as a NaN anywhere
+    makes the sum NaN (so does inf - inf, which only costs _nan_wins a pass that changes nothing)."""
+    return bool(xp.isnan(xp.sum(maxima)))
+
+
+def _nan_wins(res: np.ndarray, arg: np.ndarray, tap: Callable[[int], np.ndarray], k: int) -> None:
+    """PyTorch's rule for a window holding a NaN: the last NaN is the arg-max (and takes the
+    gradient). ``res`` holds the window maxima (NaN there: np.maximum propagates it), ``arg``
+    the offsets of the first maxima, ``tap(j)`` window offset j's values, all of one shape.
+    Only called when _holds_nan."""
+    nan = xp.isnan(res)                                                          # windows with a NaN
+    for j in range(k):  # increasing offsets: the last NaN stays
+        arg[nan & xp.isnan(tap(j))] = j
 
 
 def _scatter_axis(g: np.ndarray, arg: np.ndarray | None, n: int, axis: int, k: int, s: int,
@@ -202,7 +221,9 @@ def max_pool_forward(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int]
 
     ``pads`` must come from ``effective_pads``; padding cells hold -inf, so they never
     win against a real value. Comparisons are strict (a later offset must be greater), so on
-    ties the first maximum in row-major window order wins, as in PyTorch.
+    ties the first maximum in row-major window order wins, as in PyTorch; a window holding a
+    NaN outputs NaN and its arg-max is its last NaN, as in PyTorch (one axis at a time: the
+    last NaN along the last axis, then the last row holding one).
     """
     y = xp.ascontiguousarray(pad_constant(x, pads, -np.inf))                     # (N, C, HP, WP)
     args: list[np.ndarray | None] = [None] * len(kernel)
@@ -309,7 +330,8 @@ def _axis_index(ndim: int, axis: int, index: object) -> tuple[object, ...]:
 
 def adaptive_max_axis(x: np.ndarray, axis: int, out: int,
                       with_argmax: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Max over PyTorch's adaptive bins along one axis; arg = offset of the first max in the bin.
+    """Max over PyTorch's adaptive bins along one axis; arg = offset of the first max in the bin
+    (of its last NaN when it holds one, as in PyTorch).
 
     Offset k reads element min(start + k, end - 1): bins shorter than the longest one
     repeat their last element, which can never beat itself, so ties and results are unchanged.
@@ -329,6 +351,8 @@ def adaptive_max_axis(x: np.ndarray, axis: int, out: int,
             xp.greater(view, res, out=mask)
             xp.copyto(arg, k, where=mask)
         xp.maximum(res, view, out=res)
+    if with_argmax and res is not None and _holds_nan(res):
+        _nan_wins(res, arg, lambda k: xp.take(x, xp.minimum(start + k, end - 1), axis=axis), longest)
     return res, arg
 
 
@@ -400,7 +424,8 @@ def _tile_view(a: np.ndarray, offset: Sequence[int], kernel: Sequence[int],
 
 def max_pool_tiles_forward(x: np.ndarray, kernel: Sequence[int], out_size: Sequence[int],
                            with_argmax: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Max over tiling windows, and the row-major offset of each window's first maximum."""
+    """Max over tiling windows, and the row-major offset of each window's first maximum (of
+    its last NaN when it holds one, as in PyTorch)."""
     offsets = list(itertools.product(*(range(k) for k in kernel)))
     out = _tile_view(x, offsets[0], kernel, out_size).copy(order="K")            # (N, C, OH, OW), x's layout
     arg = mask = None
@@ -415,6 +440,8 @@ def max_pool_tiles_forward(x: np.ndarray, kernel: Sequence[int], out_size: Seque
             xp.greater(view, out, out=mask)
             xp.maximum(arg, mask * arg.dtype.type(index), out=arg)
         xp.maximum(out, view, out=out)
+    if with_argmax and _holds_nan(out):
+        _nan_wins(out, arg, lambda j: _tile_view(x, offsets[j], kernel, out_size), len(offsets))
     return out, arg
 
 
