@@ -13,7 +13,8 @@ juanji/functional/conv.py uses them when numba imports, and otherwise (and in th
 both ways) the im2col path computes the same values.
 
 All three take the unpadded input (N, C, H, W) and the padding: the loops skip the taps that
-fall on the zero border instead of reading a padded copy. They run in parallel over
+fall on the zero border instead of reading a padded copy. 3x3 kernels at stride 1 with no
+dilation (Xception, MobileNet) take loops with the nine taps written out (depthwise_loops.py). They run in parallel over
 independent (image, channel) planes (or weights), so no two threads write the same element
 and every sum is in a fixed order.
 """
@@ -43,15 +44,23 @@ def _kernels() -> ModuleType:
     return depthwise_loops
 
 
+def _three_by_three(w_shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
+    """Whether the loops written out for 3x3 kernels at stride 1, no dilation, apply."""
+    return tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+
+
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray, stride: tuple[int, int],
             padding: tuple[tuple[int, int], ...], dilation: tuple[int, int]) -> np.ndarray:
     """(N, C, H, W) input (unpadded: the loops skip the zero border), (O, 1, KH, KW) weight,
     optional (O,) bias -> fills ``out`` (N, O, OH, OW), C-contiguous; returns it."""
     compiled.follow_threads()
     bias = np.zeros(w.shape[0], dtype=x.dtype) if b is None else np.ascontiguousarray(b)
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     with compiled.lock:
-        _kernels().forward(np.ascontiguousarray(x), np.ascontiguousarray(w), bias, out, *stride, *dilation,
-                           padding[0][0], padding[1][0])
+        if _three_by_three(w.shape, stride, dilation):
+            _kernels().forward_3x3(x, w, bias, out, padding[0][0], padding[1][0])
+        else:
+            _kernels().forward(x, w, bias, out, *stride, *dilation, padding[0][0], padding[1][0])
     return out
 
 
@@ -60,9 +69,16 @@ def backward_input(dout: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], st
     """Gradient of the (unpadded) input, (N, C, H, W), contiguous."""
     compiled.follow_threads()
     dx = np.empty(x_shape, dtype=dout.dtype)
+    dout, w = np.ascontiguousarray(dout), np.ascontiguousarray(w)
+    (pt, _), (pl, _) = padding
     with compiled.lock:
-        _kernels().backward_input(np.ascontiguousarray(dout), np.ascontiguousarray(w), dx, *stride, *dilation,
-                                  padding[0][0], padding[1][0])
+        if _three_by_three(w.shape, stride, dilation) and w.shape[0] == x_shape[1] and pt <= 2 and pl <= 2:
+            # One output channel per input channel: dx is dout correlated with the flipped
+            # kernel, padded by 2 - PT and 2 - PL, which is the forward loop's job.
+            flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])
+            _kernels().forward_3x3(dout, flipped, np.zeros(w.shape[0], dtype=dout.dtype), dx, 2 - pt, 2 - pl)
+        else:
+            _kernels().backward_input(dout, w, dx, *stride, *dilation, pt, pl)
     return dx
 
 
@@ -71,7 +87,10 @@ def backward_weight(dout: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], s
     """Gradient of the (O, 1, KH, KW) weight, summed over the batch in a fixed order."""
     compiled.follow_threads()
     dw = np.empty(w_shape, dtype=dout.dtype)
+    dout, x = np.ascontiguousarray(dout), np.ascontiguousarray(x)
     with compiled.lock:
-        _kernels().backward_weight(np.ascontiguousarray(dout), np.ascontiguousarray(x), dw, *stride, *dilation,
-                                   padding[0][0], padding[1][0])
+        if _three_by_three(w_shape, stride, dilation):
+            _kernels().backward_weight_3x3(dout, x, dw, padding[0][0], padding[1][0])
+        else:
+            _kernels().backward_weight(dout, x, dw, *stride, *dilation, padding[0][0], padding[1][0])
     return dw

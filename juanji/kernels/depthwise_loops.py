@@ -113,3 +113,139 @@ def backward_weight(dout, x, dw_out, sh, sw, dh, dw, ph, pw):  # pragma: no cove
         for i in range(kh):
             for j in range(kw):
                 dw_out[o, 0, i, j] = acc[i, j]
+
+
+# --- 3x3, stride 1, no dilation: Xception's and MobileNet's depthwise convs ----------------------
+# The loops above make one pass over a row per tap (nine for 3x3), each of a row's ~56
+# numbers: loop overhead, not arithmetic. Below, the interior of each output row is one pass
+# with all nine taps written out (the loop vectorises over the row), and only the border
+# pixels, where a tap falls on the zero padding, go tap by tap. Forward on 8x64x56x56,
+# float32, toggled in one process: 1.60 -> 0.58 ms (PyTorch 0.49); dx (by the same loop on
+# the flipped kernel) 1.57 -> 0.58; dW 1.65 -> 1.08.
+
+@njit(cache=True, inline="always")
+def _pixel_3x3(plane, k, start, r0, c0, height, width):  # pragma: no cover - compiled
+    """start + sum of k[i, j] * plane[r0 + i, c0 + j] over the taps inside the plane."""
+    s = start
+    for i in range(3):
+        r = r0 + i
+        if r < 0 or r >= height:
+            continue
+        for j in range(3):
+            c = c0 + j
+            if 0 <= c < width:
+                s += k[i, j] * plane[r, c]
+    return s
+
+
+@njit(cache=True, inline="always")
+def _add_pixel_grad_3x3(acc, gt, plane, r0, c0, height, width):  # pragma: no cover - compiled
+    """acc[i, j] += gt * plane[r0 + i, c0 + j] for the taps inside the plane."""
+    for i in range(3):
+        r = r0 + i
+        if r < 0 or r >= height:
+            continue
+        for j in range(3):
+            c = c0 + j
+            if 0 <= c < width:
+                acc[i, j] += gt * plane[r, c]
+
+
+@njit(cache=True, inline="always")
+def _interior_3x3(ow, width, pw):  # pragma: no cover - compiled
+    """Output columns [lo, hi) whose three taps all lie inside a row of ``width``."""
+    lo = max(0, pw)
+    return lo, max(lo, min(ow, width - 2 + pw))
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def forward_3x3(x, w, bias, out, ph, pw):  # pragma: no cover - compiled
+    """forward() for a 3x3 kernel at stride 1, no dilation; ph, pw the top and left padding."""
+    n, o_ch, oh, ow = out.shape
+    height, width = x.shape[2], x.shape[3]
+    mult = o_ch // x.shape[1]
+    lo, hi = _interior_3x3(ow, width, pw)
+    for p in prange(n * o_ch):
+        b, o = p // o_ch, p % o_ch
+        plane = x[b, o // mult]
+        k = w[o, 0]
+        w00, w01, w02 = k[0, 0], k[0, 1], k[0, 2]
+        w10, w11, w12 = k[1, 0], k[1, 1], k[1, 2]
+        w20, w21, w22 = k[2, 0], k[2, 1], k[2, 2]
+        start = bias[o]
+        for y in range(oh):
+            acc = out[b, o, y]
+            r = y - ph
+            if r >= 0 and r + 2 < height and hi > lo:
+                a0 = plane[r, lo - pw: hi - pw + 2]
+                a1 = plane[r + 1, lo - pw: hi - pw + 2]
+                a2 = plane[r + 2, lo - pw: hi - pw + 2]
+                dst = acc[lo:hi]
+                for t in range(hi - lo):  # the taps in forward()'s order: bias, then row by row
+                    dst[t] = (start + w00 * a0[t] + w01 * a0[t + 1] + w02 * a0[t + 2]
+                              + w10 * a1[t] + w11 * a1[t + 1] + w12 * a1[t + 2]
+                              + w20 * a2[t] + w21 * a2[t + 1] + w22 * a2[t + 2])
+                for t in range(lo):  # the border pixels, tap by tap
+                    acc[t] = _pixel_3x3(plane, k, start, r, t - pw, height, width)
+                for t in range(hi, ow):
+                    acc[t] = _pixel_3x3(plane, k, start, r, t - pw, height, width)
+            else:  # a row whose taps leave the plane vertically (or with no interior)
+                for t in range(ow):
+                    acc[t] = _pixel_3x3(plane, k, start, r, t - pw, height, width)
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def backward_weight_3x3(dout, x, dw_out, ph, pw):  # pragma: no cover - compiled
+    """backward_weight() for a 3x3 kernel at stride 1, no dilation: the nine row dot products
+    of an interior row in one pass (nine sums), the border pixels tap by tap; each row's sums
+    added into float64 in one fixed order."""
+    n, o_ch, oh, ow = dout.shape
+    height, width = x.shape[2], x.shape[3]
+    mult = o_ch // x.shape[1]
+    lo, hi = _interior_3x3(ow, width, pw)
+    for o in prange(o_ch):
+        c = o // mult
+        acc = np.zeros((3, 3))
+        for b in range(n):
+            plane = x[b, c]
+            for y in range(oh):
+                g = dout[b, o, y]
+                r = y - ph
+                if r >= 0 and r + 2 < height and hi > lo:
+                    a0 = plane[r, lo - pw: hi - pw + 2]
+                    a1 = plane[r + 1, lo - pw: hi - pw + 2]
+                    a2 = plane[r + 2, lo - pw: hi - pw + 2]
+                    gs = g[lo:hi]
+                    # Row sums in the input's precision (float32 widens to float64 for float64
+                    # inputs), vectorised; added into float64 per row.
+                    s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = np.float32(0.0)
+                    for t in range(hi - lo):
+                        gt = gs[t]
+                        s00 += gt * a0[t]
+                        s01 += gt * a0[t + 1]
+                        s02 += gt * a0[t + 2]
+                        s10 += gt * a1[t]
+                        s11 += gt * a1[t + 1]
+                        s12 += gt * a1[t + 2]
+                        s20 += gt * a2[t]
+                        s21 += gt * a2[t + 1]
+                        s22 += gt * a2[t + 2]
+                    acc[0, 0] += s00
+                    acc[0, 1] += s01
+                    acc[0, 2] += s02
+                    acc[1, 0] += s10
+                    acc[1, 1] += s11
+                    acc[1, 2] += s12
+                    acc[2, 0] += s20
+                    acc[2, 1] += s21
+                    acc[2, 2] += s22
+                    for t in range(lo):  # the border pixels, as in forward
+                        _add_pixel_grad_3x3(acc, g[t], plane, r, t - pw, height, width)
+                    for t in range(hi, ow):
+                        _add_pixel_grad_3x3(acc, g[t], plane, r, t - pw, height, width)
+                else:
+                    for t in range(ow):
+                        _add_pixel_grad_3x3(acc, g[t], plane, r, t - pw, height, width)
+        for i in range(3):
+            for j in range(3):
+                dw_out[o, 0, i, j] = acc[i, j]
