@@ -119,9 +119,9 @@ def backward_weight(dout, x, dw_out, sh, sw, dh, dw, ph, pw):  # pragma: no cove
 # The loops above make one pass over a row per tap (nine for 3x3), each of a row's ~56
 # numbers: loop overhead, not arithmetic. Below, the interior of each output row is one pass
 # with all nine taps written out (the loop vectorises over the row), and only the border
-# pixels, where a tap falls on the zero padding, go tap by tap. Forward on 8x64x56x56,
-# float32, toggled in one process: 1.60 -> 0.58 ms (PyTorch 0.49); dx (by the same loop on
-# the flipped kernel) 1.57 -> 0.58; dW 1.65 -> 1.08.
+# pixels, where a tap falls on the zero padding, go tap by tap. The loops alone on
+# 8x64x56x56, float32, in one process: forward 1.56-1.75 -> 0.69-0.71 ms (PyTorch ~0.5-0.7),
+# dx (by the same loop on the flipped kernel) likewise, dW 1.71 -> 0.77 (bench/NOTES.md).
 
 @njit(cache=True, inline="always")
 def _pixel_3x3(plane, k, start, r0, c0, height, width):  # pragma: no cover - compiled
@@ -152,6 +152,12 @@ def _add_pixel_grad_3x3(acc, gt, plane, r0, c0, height, width):  # pragma: no co
 
 
 @njit(cache=True, inline="always")
+def _tap_rows_3x3(plane, r, c0, c1):  # pragma: no cover - compiled
+    """Columns [c0, c1) of the three input rows r, r + 1, r + 2 a 3x3 kernel reads."""
+    return plane[r, c0:c1], plane[r + 1, c0:c1], plane[r + 2, c0:c1]
+
+
+@njit(cache=True, inline="always")
 def _interior_3x3(ow, width, pw):  # pragma: no cover - compiled
     """Output columns [lo, hi) whose three taps all lie inside a row of ``width``."""
     lo = max(0, pw)
@@ -177,9 +183,7 @@ def forward_3x3(x, w, bias, out, ph, pw):  # pragma: no cover - compiled
             acc = out[b, o, y]
             r = y - ph
             if r >= 0 and r + 2 < height and hi > lo:
-                a0 = plane[r, lo - pw: hi - pw + 2]
-                a1 = plane[r + 1, lo - pw: hi - pw + 2]
-                a2 = plane[r + 2, lo - pw: hi - pw + 2]
+                a0, a1, a2 = _tap_rows_3x3(plane, r, lo - pw, hi - pw + 2)
                 dst = acc[lo:hi]
                 for t in range(hi - lo):  # the taps in forward()'s order: bias, then row by row
                     dst[t] = (start + w00 * a0[t] + w01 * a0[t + 1] + w02 * a0[t + 2]
@@ -212,9 +216,7 @@ def backward_weight_3x3(dout, x, dw_out, ph, pw):  # pragma: no cover - compiled
                 g = dout[b, o, y]
                 r = y - ph
                 if r >= 0 and r + 2 < height and hi > lo:
-                    a0 = plane[r, lo - pw: hi - pw + 2]
-                    a1 = plane[r + 1, lo - pw: hi - pw + 2]
-                    a2 = plane[r + 2, lo - pw: hi - pw + 2]
+                    a0, a1, a2 = _tap_rows_3x3(plane, r, lo - pw, hi - pw + 2)
                     gs = g[lo:hi]
                     # Row sums in the input's precision (float32 widens to float64 for float64
                     # inputs), vectorised; added into float64 per row.
