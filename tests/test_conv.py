@@ -481,20 +481,27 @@ def test_compiled_depthwise_matches_the_numpy_path(monkeypatch, mult, stride, di
 
 
 @needs_numba
-@pytest.mark.parametrize("shape,mult,padding", [
-    ((2, 3, 9, 11), 1, 1),       # 'same': dx by the forward loop on the flipped kernel
-    ((2, 3, 9, 11), 2, 1),       # two outputs per channel: dx by the general loop
-    ((2, 3, 9, 11), 1, 0),
-    ((2, 3, 9, 11), 1, 2),
-    ((2, 3, 9, 11), 1, (2, 0)),  # different padding per axis
-    ((2, 3, 9, 11), 1, 3),       # padding wider than the kernel: dx by the general loop
-    ((1, 2, 1, 1), 1, 1),        # no interior pixel at all
-    ((1, 2, 2, 5), 1, 1),
-    ((1, 2, 3, 3), 1, 0),        # a 1x1 output, every tap inside
+@pytest.mark.parametrize("shape,mult,padding,stride", [
+    ((2, 3, 9, 11), 1, 1, 1),       # 'same': dx by the forward loop on the flipped kernel
+    ((2, 3, 9, 11), 2, 1, 1),       # two outputs per channel: dx by the general loop
+    ((2, 3, 9, 11), 1, 0, 1),
+    ((2, 3, 9, 11), 1, 2, 1),
+    ((2, 3, 9, 11), 1, (2, 0), 1),  # different padding per axis
+    ((2, 3, 9, 11), 1, 3, 1),       # padding wider than the kernel: dx by the general loop
+    ((1, 2, 1, 1), 1, 1, 1),        # no interior pixel at all
+    ((1, 2, 2, 5), 1, 1, 1),
+    ((1, 2, 3, 3), 1, 0, 1),        # a 1x1 output, every tap inside
+    ((2, 3, 9, 11), 1, 1, 2),       # stride 2: odd sizes, the last column's taps inside
+    ((2, 3, 10, 12), 2, 1, 2),      # ... even sizes, the last tap on the padding; two outputs per channel
+    ((2, 3, 9, 11), 1, 0, 2),
+    ((2, 3, 9, 11), 1, (2, 0), 2),
+    ((2, 3, 9, 11), 1, 3, 2),
+    ((1, 2, 1, 1), 1, 1, 2),
+    ((1, 2, 3, 4), 1, 0, 2),
 ])
-def test_depthwise_3x3_loops_match_the_general_loops_and_torch(monkeypatch, shape, mult, padding):
-    # 3x3 at stride 1 runs on loops with the nine taps written out and the border pixels tap
-    # by tap; against the general loops and PyTorch, float64: output and all three gradients.
+def test_depthwise_3x3_loops_match_the_general_loops_and_torch(monkeypatch, shape, mult, padding, stride):
+    # 3x3 at stride 1 or 2 runs on loops with the nine taps written out and the border pixels
+    # tap by tap; against the general loops and PyTorch, float64: output and all three gradients.
     torch = torch_or_skip()
     rng = np.random.default_rng(5)
     c = shape[1]
@@ -502,14 +509,16 @@ def test_depthwise_3x3_loops_match_the_general_loops_and_torch(monkeypatch, shap
     w = rng.standard_normal((c * mult, 1, 3, 3))
     b = rng.standard_normal(c * mult)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    t_out = torch.nn.functional.conv2d(tx, tw, tb, padding=padding, groups=c)
+    t_out = torch.nn.functional.conv2d(tx, tw, tb, stride=stride, padding=padding, groups=c)
     g = rng.standard_normal(tuple(t_out.shape))
     t_out.backward(torch.from_numpy(g))
     results = []
+    rule = depthwise_kernels._three_by_three
+    assert rule((c * mult, 1, 3, 3), (stride, stride), (1, 1)) == stride
     for written_out in (True, False):
-        monkeypatch.setattr(depthwise_kernels, "_three_by_three", lambda *a, _on=written_out: _on)
+        monkeypatch.setattr(depthwise_kernels, "_three_by_three", rule if written_out else lambda *a: 0)
         jx, jw, jb = (juanji.tensor(a, requires_grad=True) for a in (x, w, b))
-        out = F.conv2d(jx, jw, jb, padding=padding, groups=c)
+        out = F.conv2d(jx, jw, jb, stride=stride, padding=padding, groups=c)
         out.backward(g)
         results.append([out.data, jx.grad.data, jw.grad.data, jb.grad.data])
     for got, general, want, what in zip(*results, [t_out.detach(), tx.grad, tw.grad, tb.grad], ["out", "dx", "dW", "db"]):
@@ -621,7 +630,8 @@ import juanji, juanji.functional as F
 from juanji.kernels import batchnorm, depthwise, direct, maxpool, winograd
 x = juanji.randn(2, 8, 9, 9, requires_grad=True)
 y = F.conv2d(x, juanji.randn(128, 1, 3, 3, requires_grad=True), padding=1, groups=8)  # 3x3 loops
-y = y + F.conv2d(x, juanji.randn(128, 1, 3, 3, requires_grad=True), stride=2, padding=5, groups=8)  # general
+y = y + F.conv2d(x, juanji.randn(128, 1, 3, 3, requires_grad=True), stride=2, padding=5, groups=8)  # stride 2
+y = y + F.conv2d(x, juanji.randn(128, 1, 3, 3, requires_grad=True), padding=2, dilation=2, groups=8)  # general
 y = F.conv2d(y, juanji.randn(128, 128, 3, 3, requires_grad=True), padding=1)
 F.max_pool2d(F.batch_norm(y, None, None, training=True), 3, 2, 1).sum().backward()
 F.conv2d(juanji.randn(32, 1, 12, 12), juanji.randn(6, 1, 5, 5), padding=2)  # LeNet-5's c1: direct
@@ -635,9 +645,9 @@ print(len(loops), sum(sum(d.stats.cache_hits.values()) for d in loops),
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
             for _ in range(2)]
     loops, _, first_misses = map(int, runs[0].stdout.split())
-    # Every family ran, forward and backward: depthwise 5 (the general loops and the 3x3 ones),
-    # Winograd 2, batch norm 2, max pool 2, direct 1.
-    assert loops == 5 + 4 + 3 + 5 + 1 and first_misses >= 12
+    # Every family ran, forward and backward: depthwise 8 (the general loops, the 3x3 ones at
+    # stride 1 and at stride 2), Winograd 4, batch norm 3, max pool 5, direct 1.
+    assert loops == 8 + 4 + 3 + 5 + 1 and first_misses >= 15
     assert runs[1].stdout.split() == [str(loops), str(first_misses), "0"]
 
 

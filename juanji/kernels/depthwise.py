@@ -15,10 +15,11 @@ both ways) the im2col path computes the same values.
 All three take the unpadded input (N, C, H, W) and the padding: the loops skip the taps that
 fall on the zero border instead of reading a padded copy. They run in parallel over
 independent (image, channel) planes (or weights), so no two threads write the same element
-and every sum is in a fixed order. 3x3 kernels at stride 1 with no dilation (Xception's and
-MobileNet's) take loops with the nine taps written out (depthwise_loops.py, 2.3-2.8x faster
-forward, 1.5-2.4x dW); with one output per channel their dx is the forward loop on the
-flipped kernel.
+and every sum is in a fixed order. 3x3 kernels with no dilation at stride 1 (Xception's and
+MobileNet's) or 2 (MobileNet's downsampling) take loops with the nine taps written out
+(depthwise_loops.py; stride 1: 2.3-2.8x faster forward, 1.5-2.4x dW, and with one output per
+channel dx is the forward loop on the flipped kernel; stride 2: 2.7-4.6x forward, 1.7-1.9x
+dx, 4.9-6.3x dW).
 """
 
 from __future__ import annotations
@@ -46,9 +47,12 @@ def _kernels() -> ModuleType:
     return depthwise_loops
 
 
-def _three_by_three(w_shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
-    """Whether the loops written out for 3x3 kernels at stride 1, no dilation, apply."""
-    return tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+def _three_by_three(w_shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int]) -> int:
+    """The stride (1 or 2, both axes) of a 3x3 kernel with no dilation, for which loops with
+    the nine taps written out apply; 0 where they do not."""
+    if tuple(w_shape[2:]) != (3, 3) or tuple(dilation) != (1, 1) or stride[0] != stride[1]:
+        return 0
+    return stride[0] if stride[0] in (1, 2) else 0
 
 
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray, stride: tuple[int, int],
@@ -58,9 +62,12 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray,
     compiled.follow_threads()
     bias = np.zeros(w.shape[0], dtype=x.dtype) if b is None else np.ascontiguousarray(b)
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    written_out = _three_by_three(w.shape, stride, dilation)
     with compiled.lock:
-        if _three_by_three(w.shape, stride, dilation):
+        if written_out == 1:
             _kernels().forward_3x3(x, w, bias, out, padding[0][0], padding[1][0])
+        elif written_out == 2:
+            _kernels().forward_3x3_s2(x, w, bias, out, padding[0][0], padding[1][0])
         else:
             _kernels().forward(x, w, bias, out, *stride, *dilation, padding[0][0], padding[1][0])
     return out
@@ -73,12 +80,15 @@ def backward_input(dout: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], st
     dx = np.empty(x_shape, dtype=dout.dtype)
     dout, w = np.ascontiguousarray(dout), np.ascontiguousarray(w)
     (pt, _), (pl, _) = padding
+    written_out = _three_by_three(w.shape, stride, dilation)
     with compiled.lock:
-        if _three_by_three(w.shape, stride, dilation) and w.shape[0] == x_shape[1] and pt <= 2 and pl <= 2:
+        if written_out == 1 and w.shape[0] == x_shape[1] and pt <= 2 and pl <= 2:
             # One output channel per input channel: dx is dout correlated with the flipped
             # kernel, padded by 2 - PT and 2 - PL, which is the forward loop's job.
             flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])
             _kernels().forward_3x3(dout, flipped, np.zeros(w.shape[0], dtype=dout.dtype), dx, 2 - pt, 2 - pl)
+        elif written_out == 2:
+            _kernels().backward_input_3x3_s2(dout, w, dx, pt, pl)
         else:
             _kernels().backward_input(dout, w, dx, *stride, *dilation, pt, pl)
     return dx
@@ -90,9 +100,12 @@ def backward_weight(dout: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], s
     compiled.follow_threads()
     dw = np.empty(w_shape, dtype=dout.dtype)
     dout, x = np.ascontiguousarray(dout), np.ascontiguousarray(x)
+    written_out = _three_by_three(w_shape, stride, dilation)
     with compiled.lock:
-        if _three_by_three(w_shape, stride, dilation):
+        if written_out == 1:
             _kernels().backward_weight_3x3(dout, x, dw, padding[0][0], padding[1][0])
+        elif written_out == 2:
+            _kernels().backward_weight_3x3_s2(dout, x, dw, padding[0][0], padding[1][0])
         else:
             _kernels().backward_weight(dout, x, dw, *stride, *dilation, padding[0][0], padding[1][0])
     return dw
