@@ -859,6 +859,35 @@ def test_pointwise_forward_is_one_product_per_image_onto_the_bias(monkeypatch, g
     assert len(calls) == (1 if groups == 1 and blas_kernels.available(dtype) else 0)
 
 
+@pytest.mark.parametrize("x_shape,w_shape,kwargs", [
+    ((0, 4, 9, 9), (6, 4, 3, 3), dict(padding=1)),             # per image / products per kernel row
+    ((0, 4, 9, 9), (6, 4, 1, 1), {}),                          # 1x1
+    ((0, 4, 9, 9), (4, 1, 3, 3), dict(padding=1, groups=4)),   # depthwise
+    ((0, 4, 9, 9), (6, 4, 3, 3), dict(stride=2)),              # short outputs: batch-last
+    ((0, 1, 28, 28), (6, 1, 5, 5), dict(padding=2)),           # LeNet-5's c1
+    ((0, 128, 6, 6), (128, 128, 3, 3), dict(padding=1)),       # Winograd's size
+    ((0, 4, 9), (6, 4, 3), {}),                                # 1-D
+])
+@pytest.mark.parametrize("direct", [None, True])
+def test_conv_of_an_empty_batch_matches_torch(x_shape, w_shape, kwargs, direct):
+    # PyTorch allows N = 0: an empty output, an empty input gradient, zero weight and bias
+    # gradients. Every route used to fail on it (a reshape by -1 of an empty array, or a
+    # chunk size of zero).
+    torch = torch_or_skip()
+    op = "conv2d" if len(x_shape) == 4 else "conv1d"
+    with conv_route(batch_last=False, direct=direct):
+        x, w, b = (juanji.tensor(a, requires_grad=True) for a in
+                   (np.zeros(x_shape, np.float32), np.ones(w_shape, np.float32), np.ones(w_shape[0], np.float32)))
+        y = getattr(F, op)(x, w, b, **kwargs)
+        y.sum().backward()
+    tx, tw, tb = (torch.tensor(a.data, requires_grad=True) for a in (x, w, b))
+    ty = getattr(torch.nn.functional, op)(tx, tw, tb, **kwargs)
+    ty.sum().backward()
+    assert y.shape == tuple(ty.shape) and x.grad.shape == x_shape
+    np.testing.assert_array_equal(w.grad.data, tw.grad.numpy())
+    np.testing.assert_array_equal(b.grad.data, tb.grad.numpy())
+
+
 def test_tensorflow_documented_same_and_valid_example():
     # tf.nn.conv2d docs: NHWC input (1, 13, 5, 5), 6x3 filter from 5 to 2 channels,
     # strides (5, 2): "same" gives 3x3 (padding rows 1 top / 2 bottom, cols 1 / 1), "valid" 2x2.

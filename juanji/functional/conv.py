@@ -201,6 +201,13 @@ class ConvNd(Function):
                 stride: tuple[int, ...], padding: tuple[tuple[int, int], ...],
                 dilation: tuple[int, ...], groups: int) -> np.ndarray:
         self.save_for_backward(x, w, stride, padding, dilation, groups)
+        if x.shape[0] == 0:
+            # An empty batch, as PyTorch allows: an empty output, and zero gradients for the
+            # weight and bias in backward (the routes below all reshape by the batch).
+            self.batch_last = False
+            padded = tuple(s + pb + pa for s, (pb, pa) in zip(x.shape[2:], padding))
+            return xp.zeros((0, w.shape[0], *conv_output_shape(padded, w.shape[2:], stride, dilation)),
+                            dtype=x.dtype)
         self.batch_last = _batch_last_route(x, w.shape, stride, padding, dilation, groups)
         return correlate(x, w, b, stride, padding, dilation, groups, self.batch_last)
 
@@ -208,6 +215,10 @@ class ConvNd(Function):
         x, w, stride, padding, dilation, g = self.saved
         need_x, need_w, need_b = self.needs_input_grad[:3]
         n, o_ch = grad.shape[:2]
+        if n == 0:  # an empty batch (see forward)
+            return (xp.zeros(x.shape, dtype=x.dtype) if need_x else None,
+                    xp.zeros(w.shape, dtype=w.dtype) if need_w else None,
+                    xp.zeros(o_ch, dtype=grad.dtype) if need_b else None)
         kernel = w.shape[2:]
         spatial_axes = tuple(range(2, grad.ndim))
         # reshape copies only when grad is a broadcast view (e.g. from sum().backward()).
