@@ -115,13 +115,16 @@ def backward_weight(dout, x, dw_out, sh, sw, dh, dw, ph, pw):  # pragma: no cove
                 dw_out[o, 0, i, j] = acc[i, j]
 
 
-# --- 3x3, stride 1, no dilation: Xception's and MobileNet's depthwise convs ----------------------
+# --- 3x3 at stride 1 or 2, no dilation: Xception's and MobileNet's depthwise convs -----------
 # The loops above make one pass over a row per tap (nine for 3x3), each of a row's ~56
-# numbers: loop overhead, not arithmetic. Below, the interior of each output row is one pass
-# with all nine taps written out (the loop vectorises over the row), and only the border
-# pixels, where a tap falls on the zero padding, go tap by tap. The loops alone on
-# 8x64x56x56, float32, in one process: forward 1.56-1.75 -> 0.69-0.71 ms (PyTorch ~0.5-0.7),
-# dx (by the same loop on the flipped kernel) likewise, dW 1.71 -> 0.77 (bench/NOTES.md).
+# numbers: loop overhead, not arithmetic; at stride 2 they go element by element. Below, the
+# interior of each output row is one pass with all nine taps written out (the loop
+# vectorises over the row), and only the border pixels, where a tap falls on the zero
+# padding, go tap by tap. The loops alone, float32, in one process (bench/NOTES.md):
+# stride 1 on 8x64x56x56, forward 1.56-1.75 -> 0.69-0.73 ms (PyTorch ~0.5-0.7), dx (by the
+# same loop on the flipped kernel) likewise, dW 1.71 -> 0.77-0.80; stride 2 on
+# 8x64x112x112 and 8x128x56x56, forward 5.85 -> 1.33 and 3.45 -> 0.84 ms in a quiet minute
+# (PyTorch 2.19 and 0.77), dW 10.0 -> 1.5-2.1 and 4.4 -> 0.78, dx 6.4 -> 3.8 and 3.8 -> 2.0.
 
 @njit(cache=True, inline="always")
 def _pixel_3x3(plane, k, start, r0, c0, height, width):  # pragma: no cover - compiled
@@ -165,13 +168,15 @@ def _interior_3x3(ow, width, pw, step=1):  # pragma: no cover - compiled
     return lo, max(lo, min(ow, (width - 3 + pw) // step + 1))
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def forward_3x3(x, w, bias, out, ph, pw):  # pragma: no cover - compiled
-    """forward() for a 3x3 kernel at stride 1, no dilation; ph, pw the top and left padding."""
+@njit(cache=True, inline="always")
+def _forward_3x3(x, w, bias, out, ph, pw, step):  # pragma: no cover - compiled
+    """forward() for a 3x3 kernel at stride ``step`` (both axes), no dilation; ph, pw the top
+    and left padding. Inlined into one loop per stride, where ``step`` is a constant: at 1
+    the row reads are contiguous and the loop vectorises."""
     n, o_ch, oh, ow = out.shape
     height, width = x.shape[2], x.shape[3]
     mult = o_ch // x.shape[1]
-    lo, hi = _interior_3x3(ow, width, pw)
+    lo, hi = _interior_3x3(ow, width, pw, step)
     for p in prange(n * o_ch):
         b, o = p // o_ch, p % o_ch
         plane = x[b, o // mult]
@@ -182,32 +187,33 @@ def forward_3x3(x, w, bias, out, ph, pw):  # pragma: no cover - compiled
         start = bias[o]
         for y in range(oh):
             acc = out[b, o, y]
-            r = y - ph
+            r = step * y - ph
             if r >= 0 and r + 2 < height and hi > lo:
-                a0, a1, a2 = _tap_rows_3x3(plane, r, lo - pw, hi - pw + 2)
+                a0, a1, a2 = _tap_rows_3x3(plane, r, step * lo - pw, step * (hi - 1) - pw + 3)
                 dst = acc[lo:hi]
                 for t in range(hi - lo):  # the taps in forward()'s order: bias, then row by row
-                    dst[t] = (start + w00 * a0[t] + w01 * a0[t + 1] + w02 * a0[t + 2]
-                              + w10 * a1[t] + w11 * a1[t + 1] + w12 * a1[t + 2]
-                              + w20 * a2[t] + w21 * a2[t + 1] + w22 * a2[t + 2])
+                    u = step * t
+                    dst[t] = (start + w00 * a0[u] + w01 * a0[u + 1] + w02 * a0[u + 2]
+                              + w10 * a1[u] + w11 * a1[u + 1] + w12 * a1[u + 2]
+                              + w20 * a2[u] + w21 * a2[u + 1] + w22 * a2[u + 2])
                 for t in range(lo):  # the border pixels, tap by tap
-                    acc[t] = _pixel_3x3(plane, k, start, r, t - pw, height, width)
+                    acc[t] = _pixel_3x3(plane, k, start, r, step * t - pw, height, width)
                 for t in range(hi, ow):
-                    acc[t] = _pixel_3x3(plane, k, start, r, t - pw, height, width)
+                    acc[t] = _pixel_3x3(plane, k, start, r, step * t - pw, height, width)
             else:  # a row whose taps leave the plane vertically (or with no interior)
                 for t in range(ow):
-                    acc[t] = _pixel_3x3(plane, k, start, r, t - pw, height, width)
+                    acc[t] = _pixel_3x3(plane, k, start, r, step * t - pw, height, width)
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def backward_weight_3x3(dout, x, dw_out, ph, pw):  # pragma: no cover - compiled
-    """backward_weight() for a 3x3 kernel at stride 1, no dilation: the nine row dot products
-    of an interior row in one pass (nine sums), the border pixels tap by tap; each row's sums
-    added into float64 in one fixed order."""
+@njit(cache=True, inline="always")
+def _weight_grad_3x3(dout, x, dw_out, ph, pw, step):  # pragma: no cover - compiled
+    """backward_weight() for a 3x3 kernel at stride ``step``, no dilation (inlined as
+    _forward_3x3): the nine row dot products of an interior row in one pass (nine sums), the
+    border pixels tap by tap; each row's sums added into float64 in one fixed order."""
     n, o_ch, oh, ow = dout.shape
     height, width = x.shape[2], x.shape[3]
     mult = o_ch // x.shape[1]
-    lo, hi = _interior_3x3(ow, width, pw)
+    lo, hi = _interior_3x3(ow, width, pw, step)
     for o in prange(o_ch):
         c = o // mult
         acc = np.zeros((3, 3))
@@ -215,108 +221,16 @@ def backward_weight_3x3(dout, x, dw_out, ph, pw):  # pragma: no cover - compiled
             plane = x[b, c]
             for y in range(oh):
                 g = dout[b, o, y]
-                r = y - ph
+                r = step * y - ph
                 if r >= 0 and r + 2 < height and hi > lo:
-                    a0, a1, a2 = _tap_rows_3x3(plane, r, lo - pw, hi - pw + 2)
+                    a0, a1, a2 = _tap_rows_3x3(plane, r, step * lo - pw, step * (hi - 1) - pw + 3)
                     gs = g[lo:hi]
                     # Row sums in the input's precision (float32 widens to float64 for float64
                     # inputs), vectorised; added into float64 per row.
                     s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = np.float32(0.0)
                     for t in range(hi - lo):
                         gt = gs[t]
-                        s00 += gt * a0[t]
-                        s01 += gt * a0[t + 1]
-                        s02 += gt * a0[t + 2]
-                        s10 += gt * a1[t]
-                        s11 += gt * a1[t + 1]
-                        s12 += gt * a1[t + 2]
-                        s20 += gt * a2[t]
-                        s21 += gt * a2[t + 1]
-                        s22 += gt * a2[t + 2]
-                    acc[0, 0] += s00
-                    acc[0, 1] += s01
-                    acc[0, 2] += s02
-                    acc[1, 0] += s10
-                    acc[1, 1] += s11
-                    acc[1, 2] += s12
-                    acc[2, 0] += s20
-                    acc[2, 1] += s21
-                    acc[2, 2] += s22
-                    for t in range(lo):  # the border pixels, as in forward
-                        _add_pixel_grad_3x3(acc, g[t], plane, r, t - pw, height, width)
-                    for t in range(hi, ow):
-                        _add_pixel_grad_3x3(acc, g[t], plane, r, t - pw, height, width)
-                else:
-                    for t in range(ow):
-                        _add_pixel_grad_3x3(acc, g[t], plane, r, t - pw, height, width)
-        for i in range(3):
-            for j in range(3):
-                dw_out[o, 0, i, j] = acc[i, j]
-
-
-# --- 3x3 at stride 2, no dilation: MobileNet's downsampling depthwise convs ------------------------
-# The general loops go element by element at stride 2 (no vectorised slices). Written out,
-# the loops alone in one process, float32, 8x64x112x112 and 8x128x56x56: forward 5.85 -> 1.33
-# and 3.45 -> 0.84 ms in a quiet minute (PyTorch 2.19 and 0.77), 8.9 -> 1.95 and 3.5 -> 1.3
-# in a slow one; dW 10.1 -> 2.1 and 4.6 -> 0.74; dx 6.5 -> 3.8 and 3.8 -> 2.1 (bench/NOTES.md).
-
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def forward_3x3_s2(x, w, bias, out, ph, pw):  # pragma: no cover - compiled
-    """forward() for a 3x3 kernel at stride 2, no dilation; ph, pw the top and left padding."""
-    n, o_ch, oh, ow = out.shape
-    height, width = x.shape[2], x.shape[3]
-    mult = o_ch // x.shape[1]
-    lo, hi = _interior_3x3(ow, width, pw, 2)
-    for p in prange(n * o_ch):
-        b, o = p // o_ch, p % o_ch
-        plane = x[b, o // mult]
-        k = w[o, 0]
-        w00, w01, w02 = k[0, 0], k[0, 1], k[0, 2]
-        w10, w11, w12 = k[1, 0], k[1, 1], k[1, 2]
-        w20, w21, w22 = k[2, 0], k[2, 1], k[2, 2]
-        start = bias[o]
-        for y in range(oh):
-            acc = out[b, o, y]
-            r = 2 * y - ph
-            if r >= 0 and r + 2 < height and hi > lo:
-                a0, a1, a2 = _tap_rows_3x3(plane, r, 2 * lo - pw, 2 * hi - pw + 1)
-                dst = acc[lo:hi]
-                for t in range(hi - lo):
-                    u = 2 * t
-                    dst[t] = (start + w00 * a0[u] + w01 * a0[u + 1] + w02 * a0[u + 2]
-                              + w10 * a1[u] + w11 * a1[u + 1] + w12 * a1[u + 2]
-                              + w20 * a2[u] + w21 * a2[u + 1] + w22 * a2[u + 2])
-                for t in range(lo):
-                    acc[t] = _pixel_3x3(plane, k, start, r, 2 * t - pw, height, width)
-                for t in range(hi, ow):
-                    acc[t] = _pixel_3x3(plane, k, start, r, 2 * t - pw, height, width)
-            else:
-                for t in range(ow):
-                    acc[t] = _pixel_3x3(plane, k, start, r, 2 * t - pw, height, width)
-
-
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def backward_weight_3x3_s2(dout, x, dw_out, ph, pw):  # pragma: no cover - compiled
-    """backward_weight() for a 3x3 kernel at stride 2, no dilation (as backward_weight_3x3)."""
-    n, o_ch, oh, ow = dout.shape
-    height, width = x.shape[2], x.shape[3]
-    mult = o_ch // x.shape[1]
-    lo, hi = _interior_3x3(ow, width, pw, 2)
-    for o in prange(o_ch):
-        c = o // mult
-        acc = np.zeros((3, 3))
-        for b in range(n):
-            plane = x[b, c]
-            for y in range(oh):
-                g = dout[b, o, y]
-                r = 2 * y - ph
-                if r >= 0 and r + 2 < height and hi > lo:
-                    a0, a1, a2 = _tap_rows_3x3(plane, r, 2 * lo - pw, 2 * hi - pw + 1)
-                    gs = g[lo:hi]
-                    s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = np.float32(0.0)
-                    for t in range(hi - lo):
-                        gt = gs[t]
-                        u = 2 * t
+                        u = step * t
                         s00 += gt * a0[u]
                         s01 += gt * a0[u + 1]
                         s02 += gt * a0[u + 2]
@@ -335,16 +249,40 @@ def backward_weight_3x3_s2(dout, x, dw_out, ph, pw):  # pragma: no cover - compi
                     acc[2, 0] += s20
                     acc[2, 1] += s21
                     acc[2, 2] += s22
-                    for t in range(lo):
-                        _add_pixel_grad_3x3(acc, g[t], plane, r, 2 * t - pw, height, width)
+                    for t in range(lo):  # the border pixels, as in forward
+                        _add_pixel_grad_3x3(acc, g[t], plane, r, step * t - pw, height, width)
                     for t in range(hi, ow):
-                        _add_pixel_grad_3x3(acc, g[t], plane, r, 2 * t - pw, height, width)
+                        _add_pixel_grad_3x3(acc, g[t], plane, r, step * t - pw, height, width)
                 else:
                     for t in range(ow):
-                        _add_pixel_grad_3x3(acc, g[t], plane, r, 2 * t - pw, height, width)
+                        _add_pixel_grad_3x3(acc, g[t], plane, r, step * t - pw, height, width)
         for i in range(3):
             for j in range(3):
                 dw_out[o, 0, i, j] = acc[i, j]
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def forward_3x3(x, w, bias, out, ph, pw):  # pragma: no cover - compiled
+    """forward() for a 3x3 kernel at stride 1, no dilation."""
+    _forward_3x3(x, w, bias, out, ph, pw, 1)
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def backward_weight_3x3(dout, x, dw_out, ph, pw):  # pragma: no cover - compiled
+    """backward_weight() for a 3x3 kernel at stride 1, no dilation."""
+    _weight_grad_3x3(dout, x, dw_out, ph, pw, 1)
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def forward_3x3_s2(x, w, bias, out, ph, pw):  # pragma: no cover - compiled
+    """forward() for a 3x3 kernel at stride 2, no dilation."""
+    _forward_3x3(x, w, bias, out, ph, pw, 2)
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def backward_weight_3x3_s2(dout, x, dw_out, ph, pw):  # pragma: no cover - compiled
+    """backward_weight() for a 3x3 kernel at stride 2, no dilation."""
+    _weight_grad_3x3(dout, x, dw_out, ph, pw, 2)
 
 
 @njit(cache=True, inline="always")
