@@ -126,7 +126,8 @@ _COMPILED_DEPTHWISE = True
 # compiled loop when numba is installed (juanji/kernels/direct.py): the GEMM route's product
 # is thin there and its column copy (KH*KW times the input) is most of the time. Forward
 # alone against the GEMM route at 28x28, toggled in one process: 1 -> 4..8 channels 5x5 at
-# batch 128 0.28-0.38x (LeNet-5's c1: 1.4 -> 0.4 ms), at batch 32 0.49-0.75x, at batch 8
+# batch 128 0.28-0.38x (LeNet-5's c1: 1.4 -> 0.4 ms; in a later quiet minute 0.47 -> 0.42
+# ms: the loop mostly gains where the column copy slows), at batch 32 0.49-0.75x, at batch 8
 # 0.87-1.20x; 3 -> 4..8 channels 0.21-0.73x from batch 32; but 12 output channels 0.67-1.95x
 # and 16-24 0.83-3.2x (the (O, N) accumulator goes through the cache, where a GEMM keeps its
 # sums in registers). True: every 2-D single-group batch-last conv (the tests); False: none.

@@ -7,7 +7,8 @@ the batch, multiplied by each output channel's weight into a per-pixel (O, N) ac
 that stays in the first-level cache. For a layer with few output channels and a batch of
 images, such as LeNet-5's first (1 -> 6 channels, 5x5, batch 128), the GEMM route is thin
 (a 6-row product over columns copied KH*KW times from the input, 10 MB for 0.4 MB of
-input) and bound by that copy; the loop copies no columns. It is an accelerator only:
+input) and bound by that copy, which slows most when the machine is busy; the loop copies
+no columns. It is an accelerator only:
 juanji/functional/conv.py uses it by a measured size rule when numba imports, and otherwise
 (and in the tests, both ways) the GEMM route computes the same values.
 
