@@ -1,0 +1,80 @@
+"""glibc's malloc, told to keep the memory a training step frees for the next step.
+
+A training step allocates and frees the same large arrays every time (activations, their
+gradients, column buffers: tens of MB). glibc's malloc hands memory above its mmap
+threshold back to the kernel when it is freed, and trims the top of its heap once more than
+a threshold is free there, so the next step gets fresh pages and pays a page fault for every
+4 KiB of them: SimpleConvNet's step (batch 100) took 4,900-5,400 page faults and 19-20 ms on
+this project's 2-core VM, against 1 fault and 10-10.5 ms with the three settings below
+(bench/NOTES.md has the other models).
+
+At import juanji sets, through ``mallopt``:
+
+* M_MMAP_THRESHOLD 32 MiB (the ceiling of glibc's own adaptive threshold): arrays up to
+  32 MiB come from the heap, which keeps them when they are freed, instead of each getting
+  its own mapping;
+* M_TRIM_THRESHOLD 1 GiB: up to that much free memory stays at the top of the heap;
+* M_TOP_PAD 64 MiB: the heap grows in steps of at least that much.
+
+Setting any of them turns off glibc's own adjustment of the mmap threshold (setting one
+alone made ResNet-50 inference slower, 150,000 faults a pass), hence all three together. The
+cost is memory that stays with the process after it is freed, up to the trim threshold,
+rather than going back to the system; the peak is unchanged (bench/NOTES.md). Only on glibc
+(Linux); elsewhere, or with the environment variable JUANJI_MALLOC_TUNING=0 set before juanji
+is imported, nothing is changed. The same settings can be given to any process by glibc's
+own variables (MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824
+MALLOC_TOP_PAD_=67108864), or a different allocator preloaded (jemalloc, tcmalloc), as
+PyTorch's CPU tuning guide suggests for the same reason.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+__all__ = ["tune_malloc", "malloc_tuned", "SETTINGS"]
+
+# mallopt's parameter numbers (glibc's malloc.h) and the values juanji sets.
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+SETTINGS = {"M_MMAP_THRESHOLD": 32 * 2**20, "M_TRIM_THRESHOLD": 2**30, "M_TOP_PAD": 64 * 2**20}
+_NUMBERS = {"M_MMAP_THRESHOLD": _M_MMAP_THRESHOLD, "M_TRIM_THRESHOLD": _M_TRIM_THRESHOLD,
+            "M_TOP_PAD": _M_TOP_PAD}
+
+_tuned = False
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The C library, if it is glibc (which has mallopt and these parameters), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.gnu_get_libc_version  # only glibc has it (musl's mallopt does nothing)
+        libc.mallopt
+    except (OSError, AttributeError):
+        return None
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.mallopt.restype = ctypes.c_int
+    return libc
+
+
+def tune_malloc() -> bool:
+    """Apply SETTINGS through glibc's mallopt (juanji's import does, unless
+    JUANJI_MALLOC_TUNING=0); returns whether they are in effect. Safe to call again."""
+    global _tuned
+    libc = _glibc()
+    if libc is None:
+        return False
+    _tuned = all(libc.mallopt(_NUMBERS[name], value) == 1 for name, value in SETTINGS.items())
+    return _tuned
+
+
+def malloc_tuned() -> bool:
+    """Whether juanji's malloc settings are in effect in this process."""
+    return _tuned
+
+
+if os.environ.get("JUANJI_MALLOC_TUNING", "1") != "0":
+    tune_malloc()
