@@ -42,7 +42,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..backend import xp
-from .layout import zeros_as
+from .layout import empty_as, zeros_as
 
 __all__ = [
     "effective_pads", "pad_constant", "crop_padding", "max_pool_forward", "max_pool_backward",
@@ -449,7 +449,11 @@ def max_pool_tiles_backward(g: np.ndarray, arg: np.ndarray, in_shape: Sequence[i
                             kernel: Sequence[int]) -> np.ndarray:
     """dx[..., o*K + arg] = g[..., o]: each offset's share written into its strided view."""
     out_size = g.shape[2:]
-    dx = zeros_as(arg, in_shape, g.dtype)                                        # (N, C, H, W), x's layout
+    # Tiles that cover x write every element of dx; a strip they leave (an odd row or column)
+    # stays zero. Not zero-filling first saves a pass over dx (backward alone, 30 pairs: LeNet-5's
+    # first 2x2/2 pool 0.44 -> 0.415 ms, SimpleConvNet's 1.33 -> 1.25 ms).
+    covered = all(o * k == n for o, k, n in zip(out_size, kernel, in_shape[2:]))
+    dx = (empty_as if covered else zeros_as)(arg, in_shape, g.dtype)             # (N, C, H, W), x's layout
     offsets = itertools.product(*(range(k) for k in kernel))
     for index, offset in enumerate(offsets):
         xp.multiply(g, arg == index, out=_tile_view(dx, offset, kernel, out_size))  # (N, C, OH, OW)
