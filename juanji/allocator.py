@@ -10,19 +10,24 @@ this project's 2-core VM, against 1 fault and 10-10.5 ms with the three settings
 
 At import juanji sets, through ``mallopt``:
 
-* M_MMAP_THRESHOLD 32 MiB (the ceiling of glibc's own adaptive threshold): arrays up to
-  32 MiB come from the heap, which keeps them when they are freed, instead of each getting
-  its own mapping;
+* M_MMAP_THRESHOLD 1 GiB: arrays up to 1 GiB come from the heap, which keeps them when they
+  are freed, instead of each getting its own mapping (an older glibc refuses more than
+  32 MiB, the ceiling of its own adaptive threshold; juanji then sets that). 32 MiB was not
+  enough for VGG-11 at 224x224: its 411 MB first-classifier gradient, mapped anew every
+  step, made the step 2.16-2.23 s against 1.81-1.85 s untuned and 1.68-1.71 s at 512 MiB
+  or more (batch 4);
 * M_TRIM_THRESHOLD 1 GiB: up to that much free memory stays at the top of the heap;
 * M_TOP_PAD 64 MiB: the heap grows in steps of at least that much.
 
 Setting any of them turns off glibc's own adjustment of the mmap threshold (setting one
 alone made ResNet-50 inference slower, 150,000 faults a pass), hence all three together. The
 cost is memory that stays with the process after it is freed, up to the trim threshold,
-rather than going back to the system; the peak is unchanged (bench/NOTES.md). Only on glibc
+rather than going back to the system, and a peak that can grow a little where freed blocks
+do not fit the next request: ResNet-50's training step (batch 8) peaked where it did
+untuned, VGG-11's (batch 4, 224x224) at 2,991 MiB instead of 2,805-2,812. Only on glibc
 (Linux); elsewhere, or with the environment variable JUANJI_MALLOC_TUNING=0 set before juanji
 is imported, nothing is changed. The same settings can be given to any process by glibc's
-own variables (MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824
+own variables (MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824
 MALLOC_TOP_PAD_=67108864), or a different allocator preloaded (jemalloc, tcmalloc), as
 PyTorch's CPU tuning guide suggests for the same reason.
 """
@@ -38,7 +43,8 @@ __all__ = ["tune_malloc", "malloc_tuned", "SETTINGS"]
 
 # mallopt's parameter numbers (glibc's malloc.h) and the values juanji sets.
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-SETTINGS = {"M_MMAP_THRESHOLD": 32 * 2**20, "M_TRIM_THRESHOLD": 2**30, "M_TOP_PAD": 64 * 2**20}
+SETTINGS = {"M_MMAP_THRESHOLD": 2**30, "M_TRIM_THRESHOLD": 2**30, "M_TOP_PAD": 64 * 2**20}
+_OLD_GLIBC_MMAP_MAX = 32 * 2**20  # the largest M_MMAP_THRESHOLD an older glibc accepts
 _NUMBERS = {"M_MMAP_THRESHOLD": _M_MMAP_THRESHOLD, "M_TRIM_THRESHOLD": _M_TRIM_THRESHOLD,
             "M_TOP_PAD": _M_TOP_PAD}
 
@@ -67,7 +73,13 @@ def tune_malloc() -> bool:
     libc = _glibc()
     if libc is None:
         return False
-    _tuned = all(libc.mallopt(_NUMBERS[name], value) == 1 for name, value in SETTINGS.items())
+    results = []
+    for name, value in SETTINGS.items():
+        ok = libc.mallopt(_NUMBERS[name], value) == 1
+        if not ok and name == "M_MMAP_THRESHOLD":  # an older glibc: its largest instead
+            ok = libc.mallopt(_NUMBERS[name], _OLD_GLIBC_MMAP_MAX) == 1
+        results.append(ok)
+    _tuned = all(results)
     return _tuned
 
 

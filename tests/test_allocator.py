@@ -67,3 +67,31 @@ def test_juanji_malloc_tuning_0_leaves_malloc_alone():
 def test_tune_malloc_reports_what_glibc_accepted():
     from juanji import allocator
     assert allocator.tune_malloc() is True and allocator.malloc_tuned()  # again: the same settings
+
+
+def test_an_older_glibc_that_refuses_a_1_gib_mmap_threshold_gets_32_mib(monkeypatch):
+    # glibc used to refuse mmap thresholds above 32 MiB (half its largest heap); tune_malloc
+    # then sets that ceiling, and the other two settings all the same. A stand-in C library
+    # records the calls (the real settings are process-wide and stay in the other tests'
+    # fresh processes).
+    from juanji import allocator
+    calls = []
+
+    class OldGlibc:
+        @staticmethod
+        def mallopt(param, value):
+            calls.append((param, value))
+            return 0 if param == -3 and value > 32 * 2**20 else 1
+
+    monkeypatch.setattr(allocator, "_glibc", lambda: OldGlibc)
+    monkeypatch.setattr(allocator, "_tuned", False)
+    assert allocator.tune_malloc() is True
+    assert calls == [(-3, 2**30), (-3, 32 * 2**20), (-1, 2**30), (-2, 64 * 2**20)]
+
+    class NoMallopt:
+        @staticmethod
+        def mallopt(param, value):
+            return 0
+
+    monkeypatch.setattr(allocator, "_glibc", lambda: NoMallopt)
+    assert allocator.tune_malloc() is False and not allocator.malloc_tuned()
