@@ -35,7 +35,6 @@ PyTorch's CPU tuning guide suggests for the same reason.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -56,7 +55,7 @@ def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the C library this Python already uses (no search, no subprocess)
         libc.gnu_get_libc_version  # only glibc has it (musl's mallopt does nothing)
         libc.mallopt
     except (OSError, AttributeError):
