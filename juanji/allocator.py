@@ -25,8 +25,10 @@ cost is memory that stays with the process after it is freed, up to the trim thr
 rather than going back to the system, and a peak that can grow a little where freed blocks
 do not fit the next request: ResNet-50's training step (batch 8) peaked where it did
 untuned, VGG-11's (batch 4, 224x224) at 2,991 MiB instead of 2,805-2,812. Only on glibc
-(Linux); elsewhere, or with the environment variable JUANJI_MALLOC_TUNING=0 set before juanji
-is imported, nothing is changed. The same settings can be given to any process by glibc's
+(Linux); elsewhere, with the environment variable JUANJI_MALLOC_TUNING=0 set before juanji
+is imported, or where the user has tuned malloc already (any of glibc's MALLOC_MMAP_THRESHOLD_,
+MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_, or a glibc.malloc tunable in GLIBC_TUNABLES), nothing
+is changed. The same settings can be given to any process by glibc's
 own variables (MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824
 MALLOC_TOP_PAD_=67108864), or a different allocator preloaded (jemalloc, tcmalloc), as
 PyTorch's CPU tuning guide suggests for the same reason.
@@ -87,5 +89,11 @@ def malloc_tuned() -> bool:
     return _tuned
 
 
-if os.environ.get("JUANJI_MALLOC_TUNING", "1") != "0":
+def _user_tuned(environ: dict[str, str]) -> bool:
+    """Whether the environment already sets glibc's malloc parameters (then juanji keeps them)."""
+    own = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+    return any(name in environ for name in own) or "glibc.malloc." in environ.get("GLIBC_TUNABLES", "")
+
+
+if os.environ.get("JUANJI_MALLOC_TUNING", "1") != "0" and not _user_tuned(dict(os.environ)):
     tune_malloc()

@@ -12,7 +12,7 @@ from juanji.allocator import _glibc
 
 needs_glibc = pytest.mark.skipif(_glibc() is None, reason="malloc tuning applies to glibc (Linux) only")
 
-# SimpleConvNet's training step at batch 100 (the README's first command's model): page
+# SimpleConvNet's training step at batch 100 (the suite's row): page
 # faults per step after two warm-up steps, and whether the settings are in effect.
 STEP_FAULTS = """
 import resource, numpy as np, juanji, juanji.functional as F
@@ -38,10 +38,15 @@ print(malloc_tuned(), (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - befo
 """
 
 
-def _run(env_value: str | None) -> tuple[bool, float]:
-    env = {k: v for k, v in os.environ.items() if k != "JUANJI_MALLOC_TUNING"}
+_OWN = ("JUANJI_MALLOC_TUNING", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
+        "GLIBC_TUNABLES")
+
+
+def _run(env_value: str | None, **extra: str) -> tuple[bool, float]:
+    env = {k: v for k, v in os.environ.items() if k not in _OWN}
     if env_value is not None:
         env["JUANJI_MALLOC_TUNING"] = env_value
+    env.update(extra)
     out = subprocess.run([sys.executable, "-c", STEP_FAULTS], env=env, capture_output=True, text=True,
                          timeout=300, check=True)
     tuned, faults = out.stdout.split()
@@ -61,6 +66,13 @@ def test_a_training_step_reuses_freed_memory_without_page_faults():
 def test_juanji_malloc_tuning_0_leaves_malloc_alone():
     tuned, _ = _run("0")
     assert not tuned
+
+
+@needs_glibc
+def test_malloc_settings_the_user_chose_are_kept():
+    assert not _run(None, MALLOC_TRIM_THRESHOLD_="0")[0]
+    assert not _run(None, GLIBC_TUNABLES="glibc.malloc.mmap_threshold=65536")[0]
+    assert _run(None, GLIBC_TUNABLES="glibc.pthread.rseq=0")[0]  # not a malloc tunable
 
 
 @needs_glibc
