@@ -19,7 +19,7 @@ from juanji.models import get_model, list_models
 from juanji.models.resnet import (
     BasicBlock, Bottleneck, KerasBottleneck, ResNet, ResNet50Keras, resnet18, resnet50_keras,
 )
-from tests.helpers import assert_close, torch_or_skip
+from tests.helpers import assert_close
 from tests.zoo_oracle import (  # noqa: F401  (torch_one_thread is a fixture)
     assert_same_outputs, assert_same_state_layout, calibrated_torch_weights, torch_one_thread,
 )

@@ -550,7 +550,7 @@ def test_adaptive_max_ties_follow_torch():
 
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 7, 5), (4, 2, 6, 6)])
 def test_global_pools(shape):
-    torch = torch_or_skip()
+    torch_or_skip()  # check_torch needs PyTorch; the oracles here are tensor methods
     x = distinct(shape, 9)
     check_torch(F.global_avg_pool2d, lambda t: t.mean(dim=(2, 3)), [x.astype(np.float32)])
     check_torch(F.global_max_pool2d, lambda t: t.amax(dim=(2, 3)), [x.astype(np.float32)])
