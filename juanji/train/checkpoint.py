@@ -71,7 +71,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         ``save_checkpoint``, with their original types (int keys, tuples, ints ...).
 
     Raises:
-        FileNotFoundError, ValueError: no file, a corrupt file, or a plain weights file.
+        FileNotFoundError: no file.
+        ValueError: a corrupt file, a plain weights file, or checkpoint metadata that is not
+            the tree ``save_checkpoint`` writes (wrong types, unknown tags, nesting too deep).
     """
     arrays, meta = io.read(path)
     if _META not in meta:
@@ -79,12 +81,23 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
                          "metadata); load it with juanji.io.load and model.load_state_dict")
     try:
         doc = json.loads(meta[_META])
-    except json.JSONDecodeError as e:
-        raise ValueError(f"load_checkpoint: '{path}' has corrupt checkpoint metadata: {e}") from e
-    if doc.get("format") != FORMAT or not isinstance(doc.get("version"), int) or doc["version"] > VERSION:
+    except (ValueError, RecursionError) as e:  # json.loads recurses once per nesting level
+        raise ValueError(f"load_checkpoint: '{path}' has corrupt checkpoint metadata: "
+                         f"{'nested too deeply' if isinstance(e, RecursionError) else e}") from e
+    if not isinstance(doc, dict):
+        raise ValueError(f"load_checkpoint: '{path}' has malformed checkpoint metadata: a JSON "
+                         f"{type(doc).__name__}, not an object")
+    version = doc.get("version")
+    if doc.get("format") != FORMAT or not isinstance(version, int) or isinstance(version, bool) or version > VERSION:
         raise ValueError(f"load_checkpoint: '{path}' has format {doc.get('format')!r} version "
-                         f"{doc.get('version')!r}; this juanji reads {FORMAT!r} up to version {VERSION}")
-    state = unpack(doc["state"], arrays)
+                         f"{version!r}; this juanji reads {FORMAT!r} up to version {VERSION}")
+    if not isinstance(doc.get("state"), dict):
+        raise ValueError(f"load_checkpoint: '{path}' has malformed checkpoint metadata: 'state' must be an "
+                         f"object, got {type(doc.get('state')).__name__}")
+    try:
+        state = unpack(doc["state"], arrays)
+    except ValueError as e:
+        raise ValueError(f"load_checkpoint: '{path}' has malformed checkpoint metadata: {e}") from e
     state["model"] = OrderedDict((k[len(_MODEL):], v) for k, v in arrays.items() if k.startswith(_MODEL))
     return state
 

@@ -87,31 +87,88 @@ def _pack(obj: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
                     "(use dicts, lists, tuples, numbers, strings, None and arrays)")
 
 
+# A checkpoint's tree nests a handful of levels (state -> optimizer -> state -> 0 -> exp_avg);
+# a file nesting deeper than this is hostile, and refusing it keeps unpack far from Python's
+# recursion limit.
+MAX_DEPTH = 100
+_FLOATS = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
 def unpack(tree: Any, arrays: Mapping[str, np.ndarray]) -> Any:
     """Rebuild the object ``pack`` split into ``tree`` and ``arrays``.
 
+    The tree is checked as it is rebuilt (it may come from a hostile file): every tag must
+    be known and carry its fields with the right types, dict and Counter keys must be
+    hashable, arrays must exist, and nesting is at most ``MAX_DEPTH`` levels.
+
     Raises:
-        ValueError: a tag is unknown or names an array that ``arrays`` lacks.
+        ValueError: naming the place in the tree (``optimizer/state/0``) and what is wrong.
     """
+    return _unpack(tree, arrays, "", 0)
+
+
+def _bad(path: str, why: str) -> ValueError:
+    return ValueError(f"unpack: {path or 'the top level'}: {why}")
+
+
+def _pairs(tree: dict[str, Any], path: str) -> list[list[Any]]:
+    items = tree.get("items")
+    if not isinstance(items, list) or not all(isinstance(kv, list) and len(kv) == 2 for kv in items):
+        raise _bad(path, f"a {tree[_TAG]!r} entry needs 'items', a list of [key, value] pairs")
+    return items
+
+
+def _key(value: Any, path: str) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        raise _bad(path, f"a {type(value).__name__} cannot be a dict key") from None
+    return value
+
+
+def _unpack(tree: Any, arrays: Mapping[str, np.ndarray], path: str, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise _bad(path, f"nested more than {MAX_DEPTH} levels deep")
+    depth += 1
     if isinstance(tree, list):
-        return [unpack(v, arrays) for v in tree]
-    if not isinstance(tree, dict):
+        return [_unpack(v, arrays, _join(path, i), depth) for i, v in enumerate(tree)]
+    if tree is None or isinstance(tree, (bool, int, float, str)):
         return tree
-    tag = tree.get(_TAG)
-    if tag is None:
-        return {k: unpack(v, arrays) for k, v in tree.items()}
+    if not isinstance(tree, dict):
+        raise _bad(path, f"a {type(tree).__name__} is not a JSON value")
+    if _TAG not in tree:
+        return {k: _unpack(v, arrays, _join(path, k), depth) for k, v in tree.items()}
+    tag = tree[_TAG]
     if tag == "tuple":
-        return tuple(unpack(v, arrays) for v in tree["items"])
-    if tag == "dict":
-        return {unpack(k, arrays): unpack(v, arrays) for k, v in tree["items"]}
-    if tag == "counter":
-        return Counter({unpack(k, arrays): unpack(v, arrays) for k, v in tree["items"]})
+        items = tree.get("items")
+        if not isinstance(items, list):
+            raise _bad(path, "a 'tuple' entry needs 'items', a list")
+        return tuple(_unpack(v, arrays, _join(path, i), depth) for i, v in enumerate(items))
+    if tag in ("dict", "counter"):
+        out = {}
+        for i, (k, v) in enumerate(_pairs(tree, path)):
+            key = _key(_unpack(k, arrays, _join(path, f"k{i}"), depth), _join(path, f"k{i}"))
+            out[key] = _unpack(v, arrays, _join(path, key), depth)
+        if tag == "dict":
+            return out
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in out.values()):
+            raise _bad(path, "a Counter's counts must be ints")
+        return Counter(out)
     if tag == "float":
-        return float(tree["v"])
+        v = tree.get("v")
+        if v not in _FLOATS:
+            raise _bad(path, f"a 'float' entry holds 'inf', '-inf' or 'nan', got {v!r}")
+        return _FLOATS[v]
     if tag in ("array", "scalar"):
-        key = tree["key"]
+        key = tree.get("key")
+        if not isinstance(key, str):
+            raise _bad(path, f"an {tag!r} entry needs 'key', a str, got {key!r}")
         if key not in arrays:
             raise ValueError(f"unpack: the array {key!r} is missing from the stored arrays")
         arr = np.array(arrays[key], copy=True)
-        return arr[()] if tag == "scalar" else arr
-    raise ValueError(f"unpack: unknown tag {tag!r}")
+        if tag == "scalar":
+            if arr.ndim != 0:
+                raise _bad(path, f"the scalar {key!r} is stored with shape {arr.shape}")
+            return arr[()]
+        return arr
+    raise _bad(path, f"unknown tag {tag!r}")
