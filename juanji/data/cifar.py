@@ -4,8 +4,9 @@ Python version (``cifar-10-batches-py``: ``data_batch_1`` .. ``data_batch_5``, `
 ``batches.meta``; ``cifar-100-python``: ``train``, ``test``, ``meta``): each file is a pickled
 dict with ``b"data"``, a (N, 3072) uint8 ndarray, and ``b"labels"`` (CIFAR-10) or
 ``b"fine_labels"``/``b"coarse_labels"`` (CIFAR-100). A pickle can run any code when loaded,
-so these are read by ``safe_unpickle``: a restricted unpickler that refuses every global
-except the three a pickled ndarray needs (see there).
+so these are read by ``safe_unpickle``: a restricted unpickler that admits only the few
+names numpy's own array pickles use, checks every array's shape, dtype and bytes before it is
+built, and refuses everything else (see ``_RestrictedUnpickler``).
 
 Binary version (``cifar-10-batches-bin``: ``data_batch_1.bin`` .. ``test_batch.bin``,
 ``batches.meta.txt``; ``cifar-100-binary``: ``train.bin``, ``test.bin``,
@@ -19,6 +20,7 @@ image in row-major order, so ``reshape(N, 3, 32, 32)`` gives NCHW directly.
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 from pathlib import Path
@@ -33,57 +35,213 @@ __all__ = ["CIFAR10", "CIFAR100", "safe_unpickle"]
 _PIXELS = 3 * 32 * 32
 
 
-def _numpy_reconstruct() -> Any:
-    """numpy's ``_reconstruct``, from ``numpy._core`` (NumPy 2) or ``numpy.core`` (NumPy 1)."""
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # NumPy < 2
-        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
-    return _reconstruct
+#: The largest pickle ``safe_unpickle`` reads: a documented cap, far above CIFAR-100's 155 MB
+#: ``train`` file, so that a file can never make the reader hold more than this (plus the arrays
+#: it describes, which are backed by bytes of the file itself).
+MAX_PICKLE_BYTES = 1 << 30
 
+# The dtypes an array in a data file may have: plain booleans, integers and floats ('u1' for
+# CIFAR). No object dtype (it would hold arbitrary objects), no structured, sub-array,
+# datetime or string dtypes. Keys are what numpy's pickles pass to dtype(): 'u1', 'f8' ...
+_SIMPLE_DTYPES = frozenset({"b1", "i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f2", "f4", "f8"})
 
-# The only globals a pickle may name: what pickle needs to rebuild a plain ndarray. CIFAR's
-# files (written by Python 2's cPickle with NumPy 1) name numpy.core.multiarray._reconstruct;
-# NumPy 2 writes the same function as numpy._core.multiarray._reconstruct. _reconstruct only
-# allocates an empty array of a class that must itself be one of these globals (so ndarray).
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
-    ("numpy", "ndarray"): lambda: np.ndarray,
-    ("numpy", "dtype"): lambda: np.dtype,
-}
+# numpy's own dtype pickle state for a simple dtype, after its byte order:
+# (version 3, byteorder, subarray, names, fields, elsize, alignment, flags).
+_SIMPLE_DTYPE_STATE_TAIL = (None, None, None, -1, -1, 0)
+
+_MAX_DIMS = 32
 
 
 class _Refused(pickle.UnpicklingError):
     """The pickle asked for something a data file must not contain."""
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """An Unpickler that builds only containers, bytes, str, numbers and plain ndarrays."""
+class _NdarrayName:
+    """What the name ``numpy.ndarray`` unpickles to: a token that ``_reconstruct`` accepts as
+    its class argument. It is not the class, so a pickle can never call ``numpy.ndarray(...)``
+    (which allocates uninitialised memory, or views any buffer with any strides)."""
+
+    def __repr__(self) -> str:
+        return "<numpy.ndarray, as named by a pickle>"
+
+
+_NDARRAY = _NdarrayName()
+
+
+def _is_plain_int(v: Any) -> bool:
+    return type(v) is int  # bool and numpy integers are not sizes
+
+
+def _check_shape(shape: Any) -> tuple[int, ...]:
+    if (type(shape) is not tuple or len(shape) > _MAX_DIMS
+            or not all(_is_plain_int(d) and 0 <= d < (1 << 62) for d in shape)):
+        raise _Refused(f"refused the array shape {shape!r} (expected a tuple of at most {_MAX_DIMS} sizes)")
+    return shape
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    if (not isinstance(dtype, np.dtype) or dtype.str[1:] not in _SIMPLE_DTYPES or dtype.names is not None
+            or dtype.subdtype is not None or dtype.hasobject or dtype.metadata is not None):
+        raise _Refused(f"refused the array dtype {dtype!r} (only plain numeric dtypes are allowed)")
+    return dtype
+
+
+def _check_data(data: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """The array's bytes must be exactly prod(shape) * itemsize, so the array is backed by the
+    file's own bytes and nothing is allocated beyond what the file holds."""
+    if type(data) not in (bytes, bytearray):
+        raise _Refused(f"refused array data of type {type(data).__name__} (expected bytes)")
+    need = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if len(data) != need:
+        raise _Refused(f"refused an array of shape {shape} and dtype {dtype.name}: it needs {need} bytes, "
+                       f"the file gives {len(data)}")
+
+
+class _RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
+    """An unpickler that builds only containers, bytes, str, numbers and plain numeric ndarrays.
+
+    Why the pure-Python unpickler (``pickle._Unpickler``) and not the C one: it lets us replace
+    the BUILD opcode, which is where numpy's pickles hand an array its shape, dtype and bytes;
+    its memo is a dict (the C unpickler sizes an array by the largest memo index a file names,
+    so a ten-byte file can make it allocate gigabytes); and it reads from an in-memory file
+    with ``read(n)``, which never allocates more than the file holds. It is slower, which
+    CIFAR's few thousand opcodes per batch do not notice.
+
+    What a file may name (``find_class``) and what each name does here:
+
+    - ``numpy[._]core.multiarray._reconstruct``: only as ``_reconstruct(numpy.ndarray, (0,), b'b')``,
+      which is how every ndarray pickle (protocols 0-4) starts: an empty int8 array, which the
+      next BUILD fills from the state (version 1, shape, dtype, is_fortran, raw bytes). Our BUILD
+      checks that state (plain shape, simple dtype, raw bytes exactly prod(shape) * itemsize)
+      before numpy's ``__setstate__`` sees it, and builds each such array at most once.
+    - ``numpy[._]core.numeric._frombuffer(buf, dtype, shape, order)``: protocol 5's ndarray, with
+      the same checks on buf, dtype and shape.
+    - ``numpy.ndarray``: a token (``_NdarrayName``) that only ``_reconstruct`` accepts; never callable.
+    - ``numpy.dtype(name, align, copy)``: only a simple numeric name ('u1', 'f8' ...); always a
+      fresh copy (so a BUILD can never change numpy's shared descriptors), whose BUILD state
+      must be the plain one numpy writes for such a dtype (only the byte order varies).
+    - ``_codecs.encode(text, 'latin1')``: how protocol 2 (Python 3) writes bytes; the result is no
+      longer than the text, which is no longer than the file.
+    - ``builtins.bytes()`` with no argument: protocol 2's empty bytes.
+
+    Everything else (``os.system``, ``numpy.ndarray(...)``, ``as_strided``, other codecs ...)
+    is refused, as are persistent ids and BUILD on anything but an array or dtype made above.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file, encoding="bytes")
+        # Arrays and dtypes made by _reconstruct / dtype() and not yet given their state, by id
+        # (holding the object keeps its id unique while it waits).
+        self._unbuilt: dict[int, Any] = {}
 
     def find_class(self, module: str, name: str) -> Any:
-        allowed = _ALLOWED_GLOBALS.get((module, name))
+        allowed = {
+            ("numpy.core.multiarray", "_reconstruct"): self._reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): self._reconstruct,
+            ("numpy.core.numeric", "_frombuffer"): self._frombuffer,
+            ("numpy._core.numeric", "_frombuffer"): self._frombuffer,
+            ("numpy", "ndarray"): _NDARRAY,
+            ("numpy", "dtype"): self._dtype,
+            ("_codecs", "encode"): self._latin1_encode,
+            ("builtins", "bytes"): self._empty_bytes,
+            ("__builtin__", "bytes"): self._empty_bytes,
+        }.get((module, name))
         if allowed is None:
             raise _Refused(f"refused the global '{module}.{name}'")
-        return allowed()
+        return allowed
 
     def persistent_load(self, pid: Any) -> Any:
         raise _Refused("refused a persistent id")
+
+    # --- the callables a file may name -----------------------------------------------------
+
+    def _reconstruct(self, cls: Any, shape: Any, typecode: Any) -> np.ndarray:
+        if not (cls is _NDARRAY and type(shape) is tuple and len(shape) == 1 and _is_plain_int(shape[0])
+                and shape[0] == 0 and typecode in (b"b", "b")):
+            raise _Refused(f"refused _reconstruct{(cls, shape, typecode)!r} (only numpy's own "
+                           f"_reconstruct(ndarray, (0,), b'b') is allowed)")
+        arr = np.empty((0,), np.int8)  # what numpy's _reconstruct makes; BUILD gives it its data
+        self._unbuilt[id(arr)] = arr
+        return arr
+
+    def _frombuffer(self, buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+        dtype, shape = _check_dtype(dtype), _check_shape(shape)
+        if order not in ("C", "F"):
+            raise _Refused(f"refused the array order {order!r}")
+        _check_data(buf, shape, dtype)
+        return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)  # a view of the file's bytes
+
+    def _dtype(self, name: Any, align: Any = False, copy: Any = True) -> np.dtype:
+        text = name.decode("ascii", "replace") if type(name) is bytes else name  # Python 2 str -> bytes
+        if type(text) is not str or text not in _SIMPLE_DTYPES or align not in (0, 1) or copy not in (0, 1):
+            raise _Refused(f"refused the dtype {name!r} (only plain numeric dtypes are allowed)")
+        dt = np.dtype(text, copy=True)  # a fresh descriptor, whatever copy= the file asked for
+        self._unbuilt[id(dt)] = dt
+        return dt
+
+    def _latin1_encode(self, text: Any, encoding: Any = None) -> bytes:
+        if type(text) is not str or encoding != "latin1":
+            raise _Refused("refused _codecs.encode other than (str, 'latin1')")
+        return text.encode("latin-1")
+
+    def _empty_bytes(self, *args: Any) -> bytes:
+        if args:
+            raise _Refused("refused bytes(...) with arguments")
+        return b""
+
+    # --- BUILD --------------------------------------------------------------------------------
+
+    def _load_build(self) -> None:
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if self._unbuilt.pop(id(inst), None) is not inst:
+            raise _Refused(f"refused BUILD on a {type(inst).__name__} (only arrays and dtypes made by "
+                           f"_reconstruct and dtype() take a state, once)")
+        if isinstance(inst, np.dtype):
+            if not (type(state) is tuple and len(state) == 8 and state[0] == 3 and state[1] in ("<", ">", "|", "=", b"<", b">", b"|", b"=")
+                    and state[2:] == _SIMPLE_DTYPE_STATE_TAIL):
+                raise _Refused(f"refused the dtype state {state!r} (only a plain numeric dtype's)")
+            inst.__setstate__(state)
+            _check_dtype(inst)
+            return
+        if not (type(state) is tuple and len(state) == 5 and _is_plain_int(state[0]) and state[0] == 1):
+            raise _Refused("refused an array state that is not (1, shape, dtype, is_fortran, bytes)")
+        _, shape, dtype, fortran, data = state
+        shape, dtype = _check_shape(shape), _check_dtype(dtype)
+        if fortran not in (0, 1):
+            raise _Refused(f"refused the array order flag {fortran!r}")
+        _check_data(data, shape, dtype)
+        inst.__setstate__(state)
+        if inst.shape != shape or inst.dtype != dtype:  # numpy did what the state says, nothing else
+            raise _Refused(f"refused an array that unpickled as {inst.dtype} {inst.shape}")
+
+    dispatch[pickle.BUILD[0]] = _load_build
+
+    def load(self) -> Any:
+        obj = super().load()
+        if any(isinstance(v, np.ndarray) for v in self._unbuilt.values()):
+            raise _Refused("refused an array that was never given its data")
+        return obj
 
 
 def safe_unpickle(path: str | os.PathLike) -> Any:
     """Load a pickle that may contain only plain data: never runs code named by the file.
 
-    The unpickler's ``find_class`` refuses every global except ``numpy.core.multiarray._reconstruct``
-    (and its NumPy 2 name ``numpy._core.multiarray._reconstruct``), ``numpy.ndarray`` and
-    ``numpy.dtype``: exactly what a pickled ndarray (CIFAR's ``b"data"``) needs. Everything else
-    a pickle can hold without globals (dict, list, tuple, set, bytes, str, int, float, bool, None)
-    is admitted. Python 2 strings are read as bytes (``encoding="bytes"``), as CIFAR's keys are.
-    Object arrays are refused after loading too.
+    Admitted: what a pickle holds without globals (dict, list, tuple, set, bytes, str, int,
+    float, bool, None) and ndarrays of plain numeric dtypes, rebuilt only the way numpy's own
+    pickles do it (Python 2's cPickle as CIFAR was written, and Python 3 at protocols 2 to 5),
+    each array backed by exactly as many bytes of the file as its shape and dtype need (see
+    ``_RestrictedUnpickler`` for the few names a file may use and the checks on each).
+    Python 2 strings are read as bytes (``encoding="bytes"``), as CIFAR's keys are. Files over
+    ``MAX_PICKLE_BYTES`` are refused before they are read.
 
     Raises:
-        ValueError: the file names any other global (e.g. ``os.system``), or is not a valid pickle;
-            the message names the file and the fault.
+        FileNotFoundError: no such file.
+        ValueError: the file names any other global (e.g. ``os.system``), an array that is not
+            plain numeric data backed by its bytes, or is not a valid pickle; the message names
+            the file and the fault.
 
     Example:
         >>> batch = safe_unpickle("cifar-10-batches-py/data_batch_1")   # doctest: +SKIP
@@ -91,26 +249,22 @@ def safe_unpickle(path: str | os.PathLike) -> Any:
         (10000, 3072)
     """
     path = Path(path)
+    size = path.stat().st_size  # FileNotFoundError for a missing file
+    if size > MAX_PICKLE_BYTES:
+        raise ValueError(f"safe_unpickle: refusing to load {path}: {size} bytes is more than MAX_PICKLE_BYTES "
+                         f"({MAX_PICKLE_BYTES})")
     with open(path, "rb") as f:
-        raw = f.read()
+        raw = f.read(MAX_PICKLE_BYTES + 1)
     try:
-        obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
+        # BytesIO.read(n) returns at most what the file holds, however large the n a file declares.
+        obj = _RestrictedUnpickler(io.BytesIO(raw)).load()
     except _Refused as e:
-        raise ValueError(f"safe_unpickle: refusing to load {path}: {e} (only plain data and numpy arrays "
-                         f"are allowed in a data file)") from e
+        raise ValueError(f"safe_unpickle: refusing to load {path}: {e} (only plain data and numeric numpy "
+                         f"arrays are allowed in a data file)") from e
     except Exception as e:  # EOFError on truncation, and whatever a mangled stream provokes
         raise ValueError(f"safe_unpickle: {path} is not a valid pickle or is truncated "
                          f"({type(e).__name__}: {e})") from e
-    _refuse_object_arrays(path, obj)
     return obj
-
-
-def _refuse_object_arrays(path: Path, obj: Any, depth: int = 0) -> None:
-    if isinstance(obj, np.ndarray) and obj.dtype.hasobject:
-        raise ValueError(f"safe_unpickle: refusing {path}: it holds an object array (dtype {obj.dtype})")
-    if depth < 4 and isinstance(obj, dict):
-        for v in obj.values():
-            _refuse_object_arrays(path, v, depth + 1)
 
 
 def _key(batch: dict, path: Path, name: str) -> Any:

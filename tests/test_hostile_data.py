@@ -1,0 +1,157 @@
+"""Hostile files for juanji.data's readers: each must load correctly or be refused with a
+ValueError (FileNotFoundError for a missing file) whose message names the file, without
+running code named by the file and without allocating more than the file declares.
+
+The crafted files here are written independently of the readers (pickle, pickletools-style
+hand-written opcodes, struct, gzip, Pillow).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from juanji.data import CIFAR10, CIFAR100, safe_unpickle
+from tests.test_data_readers import py2_pickle
+
+# ---------------------------------------------------------------------------------------------
+# CIFAR python batches: what real files (and re-saves of them) look like is accepted ...
+# ---------------------------------------------------------------------------------------------
+
+
+def _batch(n: int, seed: int = 0) -> dict:
+    """A CIFAR-10 batch as a Python 3 re-save holds it: str keys, a (n, 3072) uint8 array, int labels."""
+    rng = np.random.default_rng(seed)
+    return {"batch_label": "training batch 1 of 5", "labels": [int(v) for v in rng.integers(0, 10, n)],
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "filenames": [f"im_{i}.png" for i in range(n)]}
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_python3_resaves_load(tmp_path, protocol):
+    """Real batches re-saved by Python 3: protocol 2 names _codecs.encode for bytes, 5 names _frombuffer."""
+    batch = _batch(4, seed=protocol)
+    p = tmp_path / "one_batch"
+    p.write_bytes(pickle.dumps(batch, protocol=protocol))
+    got = safe_unpickle(p)
+    assert got["labels"] == batch["labels"] and got["filenames"] == batch["filenames"]
+    assert got["data"].dtype == np.uint8 and got["data"].shape == (4, 3072)
+    np.testing.assert_array_equal(got["data"], batch["data"])
+    # ... and a whole data set of them.
+    d = tmp_path / "cifar-10-batches-py"
+    d.mkdir()
+    for i, stem in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+        (d / stem).write_bytes(pickle.dumps(_batch(3, seed=10 + i), protocol=protocol))
+    ds = CIFAR10(tmp_path)
+    assert ds.data.shape == (15, 3, 32, 32)
+    np.testing.assert_array_equal(ds.data[3:6].reshape(3, 3072), _batch(3, seed=11)["data"])
+    np.testing.assert_array_equal(ds.targets[:3], _batch(3, seed=10)["labels"])
+
+
+def test_python2_batch_loads_and_owns_exactly_its_bytes(tmp_path):
+    x = np.random.default_rng(5).integers(0, 256, (3, 3072), dtype=np.uint8)
+    p = tmp_path / "data_batch_1"
+    p.write_bytes(py2_pickle({b"data": x, b"labels": [1, 2, 3]}))
+    got = safe_unpickle(p)[b"data"]
+    np.testing.assert_array_equal(got, x)
+    assert got.nbytes == 3 * 3072 and got.flags.c_contiguous and 0 not in got.strides
+
+
+def test_unpickling_does_not_change_numpys_shared_dtypes(tmp_path):
+    """dtype('i4', align=0, copy=0) is numpy's shared int32 descriptor: a BUILD must never reach it."""
+    p = tmp_path / "d.pkl"
+    p.write_bytes(b"\x80\x02cnumpy\ndtype\nU\x02i4K\x00K\x00\x87R(K\x03U\x01>NNNJ\xff\xff\xff\xffJ\xff\xff"
+                  b"\xff\xffK\x00tb.")
+    try:
+        safe_unpickle(p)
+    except ValueError as e:
+        assert str(p) in str(e)
+    assert np.dtype("i4").byteorder == "=" and np.dtype("i4").isnative
+
+
+# ---------------------------------------------------------------------------------------------
+# ... and everything else is refused, naming the file.
+# ---------------------------------------------------------------------------------------------
+
+def _u(s: str) -> bytes:
+    """A protocol-2 SHORT_BINSTRING (Python 2 str) opcode."""
+    return b"U" + bytes([len(s)]) + s.encode()
+
+
+def _int(v: int) -> bytes:
+    return b"J" + struct.pack("<i", v)
+
+
+def _cifar_dict(data_ops: bytes, n_labels: int) -> bytes:
+    """{b'labels': [0] * n_labels, b'data': <data_ops>} as protocol-2 opcodes."""
+    labels = b"](" + b"K\x00" * n_labels + b"e" if n_labels else b"]"
+    return b"\x80\x02}(" + _u("labels") + labels + _u("data") + data_ops + b"u."
+
+
+_NDARRAY = b"cnumpy\nndarray\n"
+_DTYPE_U1 = b"cnumpy\ndtype\n" + _u("u1") + b"K\x00K\x01\x87R(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+
+HOSTILE_PICKLES = {
+    # numpy.ndarray((n, 3072), 'u1'): an array of uninitialised process memory, no buffer in the file.
+    "ndarray without a buffer": _cifar_dict(_NDARRAY + b"(" + _int(3) + _int(3072) + b"\x86" + _u("u1") + b"tR", 3),
+    "ndarray without a buffer, huge n": _cifar_dict(_NDARRAY + b"(" + _int(200_000) + _int(3072) + b"\x86"
+                                                    + _u("u1") + b"tR", 0),
+    # numpy.ndarray(shape, 'u1', buffer=b'x', offset=0, strides=(0, 0)): a zero-stride view.
+    "zero-stride view": _cifar_dict(_NDARRAY + b"(" + _int(1000) + _int(3072) + b"\x86" + _u("u1") + _u("x")
+                                    + b"K\x00K\x00K\x00\x86tR", 1000),
+    "as_strided": _cifar_dict(b"cnumpy.lib.stride_tricks\nas_strided\n(" + _u("x") + b"tR", 1),
+    # _reconstruct allocating an uninitialised array itself, or for another class.
+    "_reconstruct of a large empty array": _cifar_dict(b"cnumpy.core.multiarray\n_reconstruct\n" + _NDARRAY
+                                                       + _int(10_000_000) + b"\x85" + _u("b") + b"\x87R", 1),
+    "_reconstruct of a dtype": _cifar_dict(b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\ndtype\n"
+                                           + b"K\x00\x85" + _u("b") + b"\x87R", 1),
+    # BUILD of an array whose declared shape does not match its bytes.
+    "state shape larger than its bytes": _cifar_dict(b"cnumpy.core.multiarray\n_reconstruct\n" + _NDARRAY
+                                                     + b"K\x00\x85" + _u("b") + b"\x87R(K\x01" + _int(1 << 20)
+                                                     + _int(3072) + b"\x86" + _DTYPE_U1 + b"\x89" + _u("abc")
+                                                     + b"tb", 1),
+    # codecs other than latin1: a decompressor in disguise.
+    "_codecs.encode with zlib": _cifar_dict(b"c_codecs\nencode\n" + _u("x" * 50) + _u("zlib_codec") + b"\x86R", 1),
+    "_codecs.decode": _cifar_dict(b"c_codecs\ndecode\n" + _u("x") + _u("latin1") + b"\x86R", 1),
+    "builtins.eval": b"\x80\x02cbuiltins\neval\n" + _u("1+1") + b"\x85R.",
+    "os.system": b"\x80\x02cos\nsystem\n" + _u("true") + b"\x85R.",
+    "BUILD on a list": b"\x80\x02](K\x01e}b.",
+}
+
+
+def _pickle_of(obj, protocol: int) -> bytes:
+    return pickle.dumps(obj, protocol=protocol)
+
+
+for _proto in (2, 4, 5):
+    HOSTILE_PICKLES[f"structured dtype, protocol {_proto}"] = _pickle_of(
+        {"data": np.zeros(3, dtype=[("a", "u1"), ("b", "<i4")]), "labels": [0, 0, 0]}, _proto)
+    HOSTILE_PICKLES[f"object array, protocol {_proto}"] = _pickle_of(
+        {"data": np.array([None, 1], dtype=object), "labels": [0, 0]}, _proto)
+    HOSTILE_PICKLES[f"subarray dtype, protocol {_proto}"] = _pickle_of(np.dtype(("u1", (3,))), _proto)
+    HOSTILE_PICKLES[f"datetime array, protocol {_proto}"] = _pickle_of(np.zeros(2, "M8[s]"), _proto)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_PICKLES))
+def test_hostile_pickle_refused_naming_the_file(tmp_path, name):
+    p = tmp_path / "data_batch_1"
+    p.write_bytes(HOSTILE_PICKLES[name])
+    with pytest.raises(ValueError, match=re.escape(str(p))):
+        safe_unpickle(p)
+
+
+@pytest.mark.parametrize("name", ["ndarray without a buffer", "zero-stride view", "state shape larger than its bytes"])
+def test_hostile_cifar_batch_refused_by_the_data_set(tmp_path, name):
+    d = tmp_path / "cifar-10-batches-py"
+    d.mkdir()
+    good = py2_pickle({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]})
+    for stem in [f"data_batch_{k}" for k in range(1, 6)]:
+        (d / stem).write_bytes(good)
+    (d / "data_batch_3").write_bytes(HOSTILE_PICKLES[name])
+    with pytest.raises(ValueError, match=re.escape(str(d / "data_batch_3"))):
+        CIFAR10(tmp_path)
