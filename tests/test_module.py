@@ -198,3 +198,56 @@ def test_gradcheck_requires_float64():
         juanji.gradcheck(lambda t: t * 2, [juanji.randn(2, requires_grad=True)])
     with pytest.raises(ValueError, match="no input has requires_grad"):
         juanji.gradcheck(lambda t: t * 2, [juanji.randn(2, dtype=np.float64)])
+
+
+class Counted(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(np.ones((2, 2), dtype=np.float32))
+        self.bias = nn.Parameter(np.zeros(2, dtype=np.float32))
+        self.register_buffer("steps", juanji.Tensor(np.zeros((), dtype=np.int64)))
+
+
+BAD_VALUES = {
+    "strings": (np.array(["a", "b"]), r"bias: dtype <U1"),
+    "objects of None": (np.array([None, None], dtype=object), r"bias: dtype object"),  # would load as NaN
+    "complex": (np.array([1 + 1j, 0j]), r"bias: dtype complex128"),
+    "datetime": (np.array(["2020-01-01", "2020-01-02"], "datetime64[D]"), r"bias: dtype datetime64\[D\]"),
+    "a string": ("ab", r"bias: dtype <U2"),
+    "ragged": ([[1.0], [1.0, 2.0]], r"bias: not an array"),
+    "too big for float32": (np.array([1e300, 0.0]), r"bias: .*float64 .* float32"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_load_state_dict_validates_every_entry_before_changing_any(case):
+    net = Counted()
+    value, match = BAD_VALUES[case]
+    good = {"weight": np.full((2, 2), 7.0, np.float32), "steps": np.array(3)}
+    for strict in (True, False):
+        with pytest.raises(ValueError, match=rf"load_state_dict: cannot load into Counted: {match}"):
+            net.load_state_dict({**good, "bias": value}, strict=strict)
+        np.testing.assert_array_equal(net.weight.data, np.ones((2, 2), np.float32))  # weight came first
+        assert net.steps.data == 0
+
+
+def test_load_state_dict_refuses_nan_into_an_integer_buffer():
+    net = Counted()
+    with pytest.raises(ValueError, match=r"steps: .*float64 .* int64"):
+        net.load_state_dict({"weight": np.zeros((2, 2)), "bias": np.zeros(2), "steps": np.array(np.nan)})
+    assert net.steps.data == 0 and (net.weight.data == 1).all()
+
+
+def test_load_state_dict_accepts_numeric_casts_and_tensors():
+    net = Counted()
+    net.load_state_dict({"weight": juanji.Tensor(np.full((2, 2), 2.0)), "bias": np.array([1, 2], np.int32),
+                         "steps": np.array(5.0)})
+    np.testing.assert_array_equal(net.bias.data, np.array([1.0, 2.0], np.float32))
+    assert net.bias.dtype == np.float32 and net.steps.data.dtype == np.int64 and int(net.steps.data) == 5
+
+
+@pytest.mark.parametrize("bad", [None, [("weight", np.zeros((2, 2)))], np.zeros(3), "weights.npz"])
+def test_load_state_dict_of_a_non_mapping_is_a_clear_type_error(bad):
+    with pytest.raises(TypeError, match=rf"Counted.load_state_dict: expected a mapping of names to arrays, "
+                                        rf"got {type(bad).__name__}"):
+        Counted().load_state_dict(bad)

@@ -9,7 +9,7 @@ moves between juanji and PyTorch by name.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, abc
 from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
@@ -254,9 +254,27 @@ class Module:
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (or Tensors, or anything array-like) into parameters and buffers by name.
 
-        Shapes must match exactly. With ``strict`` (the default), missing and unexpected
-        keys are errors; the error lists them all and nothing is modified.
+        Every entry is checked before anything changes: with ``strict`` (the default) no key
+        may be missing or unexpected; each value must have its target's shape exactly, be
+        numeric (bool, integer or floating: strings, complex, datetimes and object arrays are
+        refused, where a cast would turn ``None`` into NaN) and fit the target's dtype (no
+        overflow, no NaN into an integer buffer). The error lists every problem and nothing
+        is modified; then all values are assigned, converted to each target's dtype.
+
+        Args:
+            state_dict: names (``conv1.weight``) to arrays of the targets' shapes.
+            strict: whether missing and unexpected keys are errors.
+
+        Returns:
+            ``(missing_keys, unexpected_keys)``.
+
+        Raises:
+            TypeError: ``state_dict`` is not a mapping.
+            ValueError: naming every bad key, shape or dtype.
         """
+        if not isinstance(state_dict, abc.Mapping):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: expected a mapping of names to arrays, "
+                            f"got {type(state_dict).__name__}")
         own: dict[str, Tensor] = {}
         for mod_name, mod in self.named_modules():
             pre = f"{mod_name}." if mod_name else ""
@@ -273,23 +291,20 @@ class Module:
             problems.append(f"missing keys: {missing}")
         if strict and unexpected:
             problems.append(f"unexpected keys: {unexpected}")
-        arrays = {}
+        converted = {}
         for k, target in own.items():
-            if k not in state_dict:
-                continue
-            arr = as_array(state_dict[k])
-            if arr.shape != target.shape:
-                problems.append(
-                    f"{k}: shape {tuple(arr.shape)} in the state_dict but {tuple(target.shape)} in the model"
-                )
-            arrays[k] = arr
+            if k in state_dict:
+                arr, problem = _converted(k, state_dict[k], target.data)
+                if problem:
+                    problems.append(problem)
+                else:
+                    converted[k] = arr
         if problems:
             raise ValueError(
                 f"load_state_dict: cannot load into {type(self).__name__}: " + "; ".join(problems)
             )
-        for k, arr in arrays.items():
-            target = own[k]
-            target.data = np.array(arr, dtype=target.data.dtype, copy=True)
+        for k, arr in converted.items():
+            own[k].data = arr
         return IncompatibleKeys(missing, unexpected)
 
     # --- printing --------------------------------------------------------------------------
@@ -324,3 +339,23 @@ class RemovableHandle:
 
     def remove(self) -> None:
         self.hooks.pop(self.id, None)
+
+
+def _converted(name: str, value: Any, target: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+    """``value`` as a new array of ``target``'s dtype, or the reason it cannot be loaded into it."""
+    try:
+        arr = as_array(value)
+    except (ValueError, TypeError) as e:  # e.g. a ragged nested list
+        return None, f"{name}: not an array ({e})"
+    if arr.dtype.kind not in "biuf":
+        return None, f"{name}: dtype {arr.dtype} in the state_dict; only bool, integer and floating values load"
+    if arr.shape != target.shape:
+        return None, f"{name}: shape {tuple(arr.shape)} in the state_dict but {tuple(target.shape)} in the model"
+    # Casts report overflow (1e300 into float32) and invalid values (NaN into int64) through
+    # NumPy's floating-point error state; raise them rather than load inf or garbage integers.
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            return np.array(arr, dtype=target.dtype, copy=True), None
+    except (FloatingPointError, OverflowError, ValueError) as e:
+        return None, f"{name}: {arr.dtype} values do not fit the model's {target.dtype} ({e})"
+
