@@ -286,3 +286,122 @@ def test_float32_updates_make_no_float64() -> None:
             opt.step()
         assert p.data.dtype == np.float32
         assert all(v.dtype == np.float32 for v in opt.state[p].values() if isinstance(v, np.ndarray))
+
+
+def _stepped(cls, **kwargs):
+    params = [Parameter(np.ones((2, 3), np.float32)), Parameter(np.ones(4, np.float32))]
+    opt = cls(params, **kwargs)
+    for p in params:
+        p.grad = juanji.Tensor(np.full(p.shape, 0.5, np.float32))
+    opt.step()
+    return opt, params
+
+
+def _unchanged(opt, params, lr, steps=None):
+    """Nothing loaded: the state as before (none, or Adagrad's from construction: steps 0), the
+    constructor's hyper-parameters, the same parameters."""
+    assert [e.get("step") for e in opt.state.values()] == (steps or []) and opt.param_groups[0]["lr"] == lr
+    assert opt.param_groups[0]["params"][0] is params[0] and len(opt.param_groups[0]["params"]) == 2
+
+
+PAIRS = [(a, b) for a in sorted(OURS) for b in sorted(OURS) if a != b]
+
+
+@pytest.mark.parametrize("saved,loading", PAIRS)
+def test_state_of_another_optimizer_is_refused_naming_both(saved, loading) -> None:
+    sd = _stepped(OURS[saved], **({"momentum": 0.9} if saved in ("SGD", "RMSprop") else {}))[0].state_dict()
+    params = [Parameter(np.ones((2, 3), np.float32)), Parameter(np.ones(4, np.float32))]
+    opt = OURS[loading](params, lr=0.5)
+    before = [p.data.copy() for p in params]
+    with pytest.raises(ValueError, match=rf"{loading}.load_state_dict: the state_dict is {saved}'s, not {loading}'s"):
+        opt.load_state_dict(sd)
+    _unchanged(opt, params, 0.5, [0, 0] if loading == "Adagrad" else None)
+    for p, b in zip(params, before):
+        np.testing.assert_array_equal(p.data, b)
+
+
+def test_old_state_without_the_class_name_is_judged_by_its_keys() -> None:
+    sd = _stepped(Adam)[0].state_dict()
+    del sd["optimizer_class"]  # a checkpoint from before the name was recorded (or a torch state)
+    params = [Parameter(np.ones((2, 3), np.float32)), Parameter(np.ones(4, np.float32))]
+    sgd = SGD(params, lr=0.5, momentum=0.9)
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: parameter group 0 of the state_dict lacks SGD's "
+                                         r"hyper-parameters \['dampening', 'momentum', 'nesterov'\] \(it holds "
+                                         r"those of Adam or AdamW\)"):
+        sgd.load_state_dict(sd)
+    _unchanged(sgd, params, 0.5)
+    adam = Adam(params, lr=0.5)
+    adam.load_state_dict(sd)  # consistent: loads
+    assert adam.state[params[0]]["step"] == 1 and adam.param_groups[0]["lr"] == 1e-3
+
+
+def test_state_dict_records_the_optimizer_class() -> None:
+    for name, cls in OURS.items():
+        assert _stepped(cls)[0].state_dict()["optimizer_class"] == name
+
+
+def _bad_states():
+    def edit(fn):
+        sd = _stepped(Adam, amsgrad=True)[0].state_dict()
+        fn(sd)
+        return sd
+
+    return {
+        "exp_avg of strings": (edit(lambda sd: sd["state"][1].update(exp_avg=np.array(["a"] * 4))),
+                               r"state 'exp_avg' of parameter 1 has dtype <U1"),
+        "exp_avg of None": (edit(lambda sd: sd["state"][1].update(exp_avg=np.array([None] * 4, dtype=object))),
+                            r"state 'exp_avg' of parameter 1 has dtype object"),
+        "exp_avg a float": (edit(lambda sd: sd["state"][1].update(exp_avg=0.5)),
+                            r"state 'exp_avg' of parameter 1 must be an array of shape \(4,\)"),
+        "exp_avg wrong shape": (edit(lambda sd: sd["state"][1].update(exp_avg=np.zeros(3))),
+                                r"state 'exp_avg' of parameter 1 has shape \(3,\)"),
+        "step a string": (edit(lambda sd: sd["state"][1].update(step="x")),
+                          r"state 'step' of parameter 1 must be a finite number >= 0, got 'x'"),
+        "step a list": (edit(lambda sd: sd["state"][1].update(step=[1, 2])),
+                        r"state 'step' of parameter 1 must be a finite number >= 0"),
+        "step nan": (edit(lambda sd: sd["state"][1].update(step=float("nan"))), r"state 'step' of parameter 1"),
+        "missing buffer": (edit(lambda sd: sd["state"][1].pop("max_exp_avg_sq")),
+                           r"the state of parameter 1 lacks \['max_exp_avg_sq'\]"),
+        "foreign buffer": (edit(lambda sd: sd["state"][1].update(momentum_buffer=np.zeros(4))),
+                           r"the state of parameter 1 has entries Adam does not keep: \['momentum_buffer'\]"),
+        "state index a string": (edit(lambda sd: sd["state"].update(x=sd["state"].pop(1))),
+                                 r"the state_dict has state for parameter index 'x'"),
+        "state index out of range": (edit(lambda sd: sd["state"].update({7: sd["state"].pop(1)})),
+                                     r"state for parameter index 7, but its groups list only indices \[0, 1\]"),
+        "state not a dict": (edit(lambda sd: sd.update(state=[1])), r"'state' must be a dict, got list"),
+        "entry not a dict": (edit(lambda sd: sd["state"].update({1: 5})),
+                             r"the state of parameter 1 must be a dict, got int"),
+        "groups not a list": (edit(lambda sd: sd.update(param_groups="x")), r"'param_groups' must be a list"),
+        "group not a dict": (edit(lambda sd: sd.update(param_groups=[3])), r"parameter group 0 must be a dict"),
+        "params not indices": (edit(lambda sd: sd["param_groups"][0].update(params=["a", "b"])),
+                               r"parameter group 0 must list its parameters as int indices"),
+        "params repeated": (edit(lambda sd: sd["param_groups"][0].update(params=[0, 0])),
+                            r"parameter index 0 appears twice"),
+        "lr a string": (edit(lambda sd: sd["param_groups"][0].update(lr="fast")),
+                        r"parameter group 0: Adam: learning rate must be a number, got 'fast'"),
+        "betas bad": (edit(lambda sd: sd["param_groups"][0].update(betas=(2.0, 0.9))),
+                      r"parameter group 0: Adam: invalid beta parameter at index 0"),
+        "class name not a str": (edit(lambda sd: sd.update(optimizer_class=3)),
+                                 r"the state_dict is 3's, not Adam's"),
+    }
+
+
+BAD_STATES = sorted(_bad_states())
+
+
+@pytest.mark.parametrize("case", BAD_STATES)
+def test_bad_optimizer_state_is_refused_before_anything_changes(case) -> None:
+    sd, match = _bad_states()[case]
+    params = [Parameter(np.ones((2, 3), np.float32)), Parameter(np.ones(4, np.float32))]
+    opt = Adam(params, lr=0.5, amsgrad=True)
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: .*" + match):
+        opt.load_state_dict(sd)
+    _unchanged(opt, params, 0.5)
+
+
+@pytest.mark.parametrize("bad", [None, [("state", {})], "sd.npz"])
+def test_load_state_dict_of_a_non_dict_is_a_clear_type_error(bad) -> None:
+    opt = SGD([Parameter(np.ones(2))], lr=0.1)
+    with pytest.raises(TypeError, match=rf"SGD.load_state_dict: expected a dict with keys 'state' and "
+                                        rf"'param_groups', got {type(bad).__name__}"):
+        opt.load_state_dict(bad)

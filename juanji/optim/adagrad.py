@@ -38,6 +38,12 @@ class Adagrad(Optimizer):
         >>> opt = Adagrad(model.parameters(), lr=0.01)
     """
 
+    _state_keys = frozenset({"step", "sum"})  # checked by load_state_dict
+
+    def _required_state(self, group: dict[str, Any]) -> set[str]:
+        """The state entries ``step`` reads under ``group``'s settings."""
+        return {"step", "sum"}
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
                  initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,

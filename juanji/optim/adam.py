@@ -45,6 +45,13 @@ class Adam(Optimizer):
 
     _decoupled = False
 
+    _state_keys = frozenset({"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"})  # checked by load_state_dict
+
+    def _required_state(self, group: dict[str, Any]) -> set[str]:
+        """The state entries ``step`` reads under ``group``'s settings."""
+        need = {"step", "exp_avg", "exp_avg_sq"}
+        return need | {"max_exp_avg_sq"} if group.get("amsgrad") else need
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
                  maximize: bool = False) -> None:

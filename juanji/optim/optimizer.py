@@ -13,12 +13,16 @@ the order the groups list them:
     {"state": {0: {"step": 3, "exp_avg": ndarray, ...}, 1: {...}},
      "param_groups": [{"lr": 0.01, ..., "params": [0, 1]}, ...]}
 
+plus ``"optimizer_class": "Adam"`` (a key PyTorch does not have, and ignores), so that an
+optimizer refuses another's state when it is loaded instead of failing at its next step.
 The arrays are NumPy arrays, so the dict can be written to ``.npz`` or safetensors.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
+import math
 from collections import defaultdict
 from typing import Any, Callable, Iterable
 
@@ -188,8 +192,21 @@ class Optimizer:
             yield p, g.astype(p.data.dtype, copy=False)
 
     # --- state_dict ------------------------------------------------------------------------
+    # The names of a parameter's state entries this optimizer keeps (None: not declared, as
+    # in a user's subclass, so not checked), and those every non-empty entry must have.
+    _state_keys: frozenset[str] | None = None
+
+    def _required_state(self, group: dict[str, Any]) -> set[str]:
+        """The entries a non-empty per-parameter state needs for ``step`` under ``group``."""
+        return set()
+
     def state_dict(self) -> dict[str, Any]:
-        """The optimizer's state in PyTorch's layout, parameters replaced by indices; arrays copied."""
+        """The optimizer's state in PyTorch's layout, parameters replaced by indices; arrays copied.
+
+        Beside PyTorch's ``state`` and ``param_groups`` it holds ``optimizer_class``, the
+        class name (``"Adam"``), so that ``load_state_dict`` can refuse another optimizer's
+        state (PyTorch ignores the extra key).
+        """
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
@@ -202,59 +219,158 @@ class Optimizer:
         for p, entry in self.state.items():
             if id(p) in index:
                 state[index[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in entry.items()}
-        return {"state": state, "param_groups": groups}
+        return {"state": state, "param_groups": groups, "optimizer_class": self._name}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a ``state_dict()`` (this optimizer's, or a PyTorch optimizer's of the same kind).
 
-        The group count and each group's parameter count must match, and every state
-        array must have its parameter's shape; arrays are copied into the parameter's
-        dtype. Nothing is changed if a check fails. Hyper-parameters (lr ...) come from
-        the state_dict.
+        Everything is checked before anything changes: the optimizer class (recorded as
+        ``optimizer_class``; a state without it, from PyTorch or an older juanji, must hold
+        every hyper-parameter this optimizer has), the group count and each group's
+        parameter count, the hyper-parameters' values, the names of the state entries, and
+        every state array's shape and dtype (numeric, of its parameter's shape). Arrays are
+        copied into the parameter's dtype; hyper-parameters (lr ...) come from the state_dict.
+
+        Args:
+            state_dict: ``{"state": {index: {name: value}}, "param_groups": [{..., "params":
+                [index, ...]}], "optimizer_class": name}``; each state array has its
+                parameter's shape.
+
+        Raises:
+            TypeError: ``state_dict`` is not a dict.
+            ValueError: naming this optimizer and what does not fit (the other optimizer's
+                name when the state is another optimizer's).
         """
         op = f"{self._name}.load_state_dict"
-        if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{op}: expected a dict with keys 'state' and 'param_groups', "
+                            f"got {type(state_dict).__name__}")
+        if "state" not in state_dict or "param_groups" not in state_dict:
             raise ValueError(f"{op}: expected a dict with keys 'state' and 'param_groups'")
-        saved_groups = state_dict["param_groups"]
+        saved_name = state_dict.get("optimizer_class", self._name)
+        if saved_name != self._name:
+            raise ValueError(f"{op}: the state_dict is {saved_name}'s, not {self._name}'s; an optimizer "
+                             f"loads only its own kind of state (build a {saved_name} to resume it)")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, list):
+            raise ValueError(f"{op}: 'param_groups' must be a list, got {type(saved_groups).__name__}")
+        if not isinstance(saved_state, dict):
+            raise ValueError(f"{op}: 'state' must be a dict, got {type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{op}: the state_dict has {len(saved_groups)} parameter groups "
                              f"but the optimizer has {len(self.param_groups)}")
         id_map: dict[int, Tensor] = {}
-        for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            if len(saved["params"]) != len(group["params"]):
-                raise ValueError(f"{op}: parameter group {gi} has {len(saved['params'])} parameters in the "
-                                 f"state_dict but {len(group['params'])} in the optimizer")
-            for k, p in zip(saved["params"], group["params"]):
-                id_map[int(k)] = p
-        state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
-        for k, entry in state_dict["state"].items():
-            if int(k) not in id_map:
-                raise ValueError(f"{op}: the state_dict has state for parameter index {k}, "
-                                 f"but its groups list only indices {sorted(id_map)}")
-            p = id_map[int(k)]
-            state[p] = {name: self._load_value(op, int(k), name, value, p) for name, value in entry.items()}
+        group_of: dict[int, dict[str, Any]] = {}
         new_groups = []
-        for saved, group in zip(saved_groups, self.param_groups):
-            ng = {key: copy.deepcopy(v) for key, v in saved.items() if key != "params"}
-            ng["params"] = group["params"]
-            if "param_names" in group and "param_names" not in ng:
-                ng["param_names"] = group["param_names"]
+        for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            ng = self._loaded_group(op, gi, saved, group)
+            for k, p in zip(saved["params"], group["params"]):
+                if int(k) in id_map:
+                    raise ValueError(f"{op}: parameter index {k} appears twice in the state_dict's groups")
+                id_map[int(k)] = p
+                group_of[int(k)] = ng
             new_groups.append(ng)
+        state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        for k, entry in saved_state.items():
+            index = k if isinstance(k, (int, np.integer)) and not isinstance(k, bool) else None
+            if index is None or int(index) not in id_map:
+                raise ValueError(f"{op}: the state_dict has state for parameter index {k!r}, "
+                                 f"but its groups list only indices {sorted(id_map)}")
+            index = int(index)
+            if not isinstance(entry, dict):
+                raise ValueError(f"{op}: the state of parameter {index} must be a dict, got {type(entry).__name__}")
+            self._check_state_names(op, index, entry, group_of[index])
+            p = id_map[index]
+            state[p] = {name: self._load_value(op, index, name, value, p) for name, value in entry.items()}
         self.state = state
         self.param_groups = new_groups
 
-    @staticmethod
-    def _load_value(op: str, index: int, name: str, value: Any, p: Tensor) -> Any:
+    def _loaded_group(self, op: str, gi: int, saved: Any, group: dict[str, Any]) -> dict[str, Any]:
+        """A new parameter group from a saved one, checked; the optimizer is not touched."""
+        if not isinstance(saved, dict):
+            raise ValueError(f"{op}: parameter group {gi} must be a dict, got {type(saved).__name__}")
+        indices = saved.get("params")
+        if not isinstance(indices, list) or not all(
+                isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in indices):
+            raise ValueError(f"{op}: parameter group {gi} must list its parameters as int indices under "
+                             f"'params', got {indices!r:.80}")
+        if len(indices) != len(group["params"]):
+            raise ValueError(f"{op}: parameter group {gi} has {len(indices)} parameters in the "
+                             f"state_dict but {len(group['params'])} in the optimizer")
+        missing = sorted(k for k in self.defaults if k not in saved)
+        if missing:
+            # A state without the class name (PyTorch's, an older juanji's): another optimizer's
+            # groups lack this one's hyper-parameters; say whose they look like.
+            raise ValueError(f"{op}: parameter group {gi} of the state_dict lacks {self._name}'s "
+                             f"hyper-parameters {missing}{_whose(saved)}")
+        ng = {key: copy.deepcopy(v) for key, v in saved.items() if key != "params"}
+        ng["params"] = group["params"]
+        if "param_names" in group and "param_names" not in ng:
+            ng["param_names"] = group["param_names"]
+        try:
+            self._check_group(ng)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{op}: parameter group {gi}: {e}") from e
+        return ng
+
+    def _check_state_names(self, op: str, index: int, entry: dict[str, Any], group: dict[str, Any]) -> None:
+        if self._state_keys is None:
+            return
+        foreign = sorted(str(n) for n in entry if n not in self._state_keys)
+        if foreign:
+            raise ValueError(f"{op}: the state of parameter {index} has entries {self._name} does not keep: "
+                             f"{foreign}")
+        lacking = sorted(self._required_state(group) - set(entry)) if entry else []
+        if lacking:
+            raise ValueError(f"{op}: the state of parameter {index} lacks {lacking}, which {self._name}'s step "
+                             "needs with this group's settings")
+
+    def _load_value(self, op: str, index: int, name: str, value: Any, p: Tensor) -> Any:
         """A state entry as juanji keeps it: ``step`` a number, arrays in the parameter's dtype."""
         if name == "step":
-            v = float(np.asarray(value))
+            try:
+                v = float(np.asarray(value)) if not isinstance(value, (str, bool)) else math.nan
+            except (TypeError, ValueError):
+                v = math.nan
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{op}: state 'step' of parameter {index} must be a finite number >= 0, "
+                                 f"got {value!r:.60}")
             return int(v) if v.is_integer() else v
-        if isinstance(value, (int, float, bool, str)) or value is None:
-            return value
-        arr = np.asarray(value)
-        if arr.ndim == 0:
+        declared = self._state_keys is not None  # then every other entry is a buffer of p's shape
+        if value is None or (not declared and isinstance(value, (int, float, bool, str))):
+            return value  # PyTorch's SGD saves momentum_buffer=None before its first step
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{op}: state {name!r} of parameter {index} is not an array ({e})") from e
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"{op}: state {name!r} of parameter {index} has dtype {arr.dtype}; only numeric "
+                             "arrays load")
+        if arr.ndim == 0 and not declared:
             return arr.item()
+        if arr.ndim == 0:
+            raise ValueError(f"{op}: state {name!r} of parameter {index} must be an array of shape "
+                             f"{p.data.shape}, got the scalar {value!r:.40}")
         if arr.shape != p.data.shape:
             raise ValueError(f"{op}: state {name!r} of parameter {index} has shape {arr.shape} "
                              f"but the parameter has shape {p.data.shape}")
-        return np.array(arr, dtype=p.data.dtype, copy=True)
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                return np.array(arr, dtype=p.data.dtype, copy=True)
+        except FloatingPointError as e:
+            raise ValueError(f"{op}: state {name!r} of parameter {index}: {arr.dtype} values do not fit the "
+                             f"parameter's {p.data.dtype} ({e})") from e
+
+
+def _whose(group: dict[str, Any]) -> str:
+    """`` (it holds those of Adam or AdamW)``: the known optimizers whose hyper-parameters ``group`` has."""
+    names = []
+    todo = list(Optimizer.__subclasses__())
+    while todo:
+        cls = todo.pop(0)
+        todo.extend(cls.__subclasses__())
+        hyper = {n for n, prm in inspect.signature(cls.__init__).parameters.items()
+                 if n not in ("self", "params") and prm.kind is not prm.VAR_KEYWORD and prm.kind is not prm.VAR_POSITIONAL}
+        if hyper and hyper <= set(group):
+            names.append(cls.__name__)
+    return f" (it holds those of {' or '.join(sorted(names))})" if names else ""

@@ -41,6 +41,17 @@ class RMSprop(Optimizer):
         >>> opt = RMSprop(model.parameters(), lr=0.01, momentum=0.9)
     """
 
+    _state_keys = frozenset({"step", "square_avg", "momentum_buffer", "grad_avg"})  # checked by load_state_dict
+
+    def _required_state(self, group: dict[str, Any]) -> set[str]:
+        """The state entries ``step`` reads under ``group``'s settings."""
+        need = {"step", "square_avg"}
+        if group.get("momentum", 0) > 0:
+            need.add("momentum_buffer")
+        if group.get("centered"):
+            need.add("grad_avg")
+        return need
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
                  maximize: bool = False) -> None:

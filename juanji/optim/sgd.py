@@ -38,6 +38,8 @@ class SGD(Optimizer):
         >>> opt.zero_grad(); loss.backward(); opt.step()
     """
 
+    _state_keys = frozenset({"momentum_buffer"})  # checked by load_state_dict
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
