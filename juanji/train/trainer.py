@@ -37,7 +37,16 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
 from .metrics import Metric, get_metrics
 
-__all__ = ["Trainer", "LOSSES"]
+__all__ = ["Trainer", "LOSSES", "DivergedError"]
+
+
+class DivergedError(FloatingPointError):
+    """Training diverged: the loss, a parameter or a buffer holds NaN or infinity.
+
+    Raised by ``Trainer.fit`` (the loss at every step; parameters and buffers after every
+    epoch) and by ``Trainer.check_finite`` / ``save_checkpoint`` before anything is written,
+    so the last checkpoint on disk is the last good one.
+    """
 
 LOSSES: dict[str, Callable[..., Tensor]] = {
     "cross_entropy": F.cross_entropy,
@@ -158,7 +167,9 @@ class Trainer:
             ``self.history``.
 
         Raises:
-            FloatingPointError: the loss became NaN or infinite (names the epoch and step).
+            DivergedError: (a FloatingPointError) the loss became NaN or infinite (names the
+                epoch and step), or a parameter or buffer did by the end of an epoch (names
+                the tensor); nothing non-finite is saved.
         """
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
             raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
@@ -190,6 +201,10 @@ class Trainer:
         bar = _progress(train, f"epoch {epoch}/{epochs}", verbose)
         try:
             logs, seen = self._train_epoch(train, bar, epoch)
+            # Once per epoch, before validation and before any callback saves a checkpoint:
+            # a loss can stay finite while a running variance overflows (two reductions per
+            # tensor, no temporaries, so it costs far less than one step).
+            self.check_finite(f"fit: the weights diverged in epoch {epoch} (step {self.global_step})")
         except BaseException:
             if bar is not None:
                 bar.close()
@@ -208,7 +223,7 @@ class Trainer:
             cb.on_epoch_end(self, epoch, logs)
         for cb in self._callbacks:
             cb.on_epoch_saved(self, epoch, logs)
-        _finish(bar, logs, verbose)
+        _finish(bar, logs, verbose, epoch, epochs)
 
     def _train_epoch(self, train: Iterable[Any], bar: Any, epoch: int) -> tuple[dict[str, Any], int]:
         """One pass of optimizer steps; returns the epoch's mean loss and metrics, and the image count."""
@@ -224,8 +239,8 @@ class Trainer:
             loss = self.loss_fn(out, y)
             value = float(loss.item())
             if not math.isfinite(value):
-                raise FloatingPointError(f"fit: the loss is {value} at epoch {epoch}, step {step} "
-                                         f"(batch of {len(x)}); lower the learning rate or check the data")
+                raise DivergedError(f"fit: the loss is {value} at epoch {epoch}, step {step} (batch of {len(x)}): "
+                                    "training diverged; lower the learning rate or check the data")
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
@@ -328,8 +343,33 @@ class Trainer:
         return scores
 
     # --- checkpoints -------------------------------------------------------------------------
+    def check_finite(self, context: str | None = None) -> None:
+        """Raise ``DivergedError`` naming the first parameter or buffer that holds NaN or inf.
+
+        Call it before saving weights; ``fit`` calls it after every epoch and
+        ``save_checkpoint`` before writing. ``context`` starts the message.
+        """
+        named = [*self.model.named_parameters(), *self.model.named_buffers()]
+        for name, t in named:
+            a = t.data
+            if a.size == 0 or a.dtype.kind not in "fc":
+                continue
+            # min and max propagate NaN and reach +-inf: both finite <=> every element finite.
+            lo, hi = a.min(), a.max()
+            if np.isfinite(lo) and np.isfinite(hi):
+                continue
+            bad = "nan" if np.isnan(lo) or np.isnan(hi) else "inf"
+            where = context or f"the weights diverged after epoch {self.epoch}"
+            raise DivergedError(f"{where}: {name} holds {bad}; lower the learning rate (the last "
+                                f"checkpoint saved before this is kept)")
+
     def save_checkpoint(self, path: str | os.PathLike[str], train_loader: Any = None) -> Path:
-        """Write everything needed to resume after ``self.epoch`` to one file (see checkpoint.py)."""
+        """Write everything needed to resume after ``self.epoch`` to one file (see checkpoint.py).
+
+        Raises ``DivergedError`` (and writes nothing) if a parameter or buffer is not finite,
+        so a diverged run never replaces a good checkpoint.
+        """
+        self.check_finite(f"save_checkpoint: not writing '{path}': the weights diverged by epoch {self.epoch}")
         loader = train_loader if train_loader is not None else self._train_loader
         state: dict[str, Any] = {
             "epoch": self.epoch,
@@ -377,12 +417,14 @@ def _short(name: str) -> str:
 
 
 def _progress(data: Iterable[Any], desc: str, verbose: bool) -> Any:
-    """A tqdm bar sized to ``data`` when verbose (and tqdm is installed), else None.
+    """A tqdm bar sized to ``data`` when verbose and the bar's stream is a terminal, else None.
 
+    Without a terminal (a log file, CI, a pipe) a bar's carriage-return redraws pile up as
+    hundreds of lines, so ``fit`` prints one line per epoch there instead (``_finish``).
     The bar is advanced by hand rather than wrapping the iterable, because tqdm closes a
     wrapped bar as soon as the data runs out, before validation results can be shown on it.
     """
-    if not verbose:
+    if not verbose or not _is_terminal(sys.stderr):
         return None
     try:
         from tqdm.auto import tqdm
@@ -392,16 +434,30 @@ def _progress(data: Iterable[Any], desc: str, verbose: bool) -> Any:
     return tqdm(desc=desc, total=total, unit="batch", leave=True, dynamic_ncols=True, file=sys.stderr)
 
 
-def _finish(bar: Any, logs: dict[str, Any], verbose: bool) -> None:
-    """Put the whole epoch's numbers (validation included) on the bar, then close it."""
+def _is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+def _finish(bar: Any, logs: dict[str, Any], verbose: bool, epoch: int, epochs: int) -> None:
+    """Put the whole epoch's numbers (validation included) on the bar and close it; without a
+    bar, print them as one line: ``epoch 3/40: train loss 0.1234 accuracy 0.9581, val loss ...``."""
     if not verbose:
         return
-    shown = {_short(k): f"{v:.4f}" for k, v in logs.items()
-             if isinstance(v, float) and k not in ("lr", "time", "images_per_sec")}
-    shown["img/s"] = f"{logs['images_per_sec']:.0f}"
     if bar is not None:
+        shown = {_short(k): f"{v:.4f}" for k, v in logs.items()
+                 if isinstance(v, float) and k not in ("lr", "time", "images_per_sec")}
+        shown["img/s"] = f"{logs['images_per_sec']:.0f}"
         bar.set_postfix(shown, refresh=True)
         bar.close()
-    else:
-        print(" ".join(f"{k} {v}" for k, v in shown.items()), file=sys.stderr)
-
+        return
+    scalars = {k: v for k, v in logs.items()
+               if isinstance(v, float) and k not in ("lr", "time", "images_per_sec")}
+    train = " ".join(f"{k} {v:.4f}" for k, v in scalars.items() if not k.startswith("val_"))
+    val = " ".join(f"{k[4:]} {v:.4f}" for k, v in scalars.items() if k.startswith("val_"))
+    line = f"epoch {epoch}/{epochs}: train {train}" + (f", val {val}" if val else "")
+    line += f", {logs['time']:.2f} s ({logs['images_per_sec']:.0f} img/s)"
+    print(line, file=sys.stderr, flush=True)
