@@ -155,3 +155,131 @@ def test_hostile_cifar_batch_refused_by_the_data_set(tmp_path, name):
     (d / "data_batch_3").write_bytes(HOSTILE_PICKLES[name])
     with pytest.raises(ValueError, match=re.escape(str(d / "data_batch_3"))):
         CIFAR10(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a reader in a fresh process under a memory cap
+# ---------------------------------------------------------------------------------------------
+
+_CAPPED_PRELUDE = r'''
+import os, resource, sys
+import numpy as np
+import juanji.data
+def _vm_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+# The cap counts from what this process has already mapped (Python, numpy, BLAS reserve
+# address space up front), so it bounds what the code below may add.
+_cap = _vm_bytes() + int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_AS, (_cap, _cap))
+'''
+
+
+def run_capped(code: str, extra_bytes: int, timeout: float = 120) -> "subprocess.CompletedProcess[str]":
+    """Run ``code`` in a fresh Python (juanji and numpy imported) allowed ``extra_bytes`` more address space."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", _CAPPED_PRELUDE + code, str(extra_bytes)], capture_output=True,
+                          text=True, timeout=timeout, cwd=Path(__file__).resolve().parent.parent)
+
+
+def peak_traced_bytes_of(code: str) -> int:
+    """The peak of memory allocated (Python objects and numpy arrays, as tracemalloc sees them)
+    while a fresh process runs ``code``. (Peak RSS would not do: importing juanji already
+    peaks higher than the reads measured here.)"""
+    out = run_capped("import tracemalloc\ntracemalloc.start()\n" + code
+                     + "\nprint(tracemalloc.get_traced_memory()[1])", 8 << 30)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout.split()[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# IDX: sizes are checked before anything is allocated or decompressed
+# ---------------------------------------------------------------------------------------------
+
+def _idx_header(code: int, dims: tuple[int, ...]) -> bytes:
+    return struct.pack(">BBBB", 0, 0, code, len(dims)) + struct.pack(f">{len(dims)}I", *dims)
+
+
+def test_idx_gzip_bomb_is_refused_without_decompressing_it(tmp_path):
+    """A 10-byte array followed by 1 GiB of zeros (1 MB of gzip): refused after reading 11 bytes."""
+    import gzip
+
+    p = tmp_path / "bomb-idx1-ubyte.gz"
+    member = gzip.compress(bytes(1 << 24), compresslevel=9)  # 16 MiB of zeros, ~16 kB
+    p.write_bytes(gzip.compress(_idx_header(8, (10,)) + bytes(10)) + member * 64)  # 1 GiB more after the array
+    out = run_capped(f"""
+try:
+    juanji.data.read_idx({str(p)!r})
+except ValueError as e:
+    print("ValueError:", e)
+""", 256 << 20, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ValueError:" in out.stdout and str(p) in out.stdout and "longer than its header says" in out.stdout
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_declared_size_over_the_cap_or_int64_is_refused_before_allocating(tmp_path, gz):
+    import gzip
+
+    from juanji.data import read_idx
+
+    p = tmp_path / "huge.idx"
+    for dims in [(0xFFFFFFFF,) * 3, (1 << 16, 1 << 16, 1 << 16)]:  # 2^96 (overflows int64) and 2^48 bytes
+        raw = _idx_header(8, dims) + bytes(100)
+        p.write_bytes(gzip.compress(raw) if gz else raw)
+        declared = dims[0] * dims[1] * dims[2]
+        with pytest.raises(ValueError, match=re.escape(str(p)) + r".*" + re.escape(f"{declared} bytes")):
+            read_idx(p)
+
+
+def test_idx_gzip_declaring_more_than_deflate_can_hold_is_refused(tmp_path):
+    """Deflate expands at most 1032-fold, so a 50-byte gzip cannot hold a 100 MB array."""
+    import gzip
+
+    from juanji.data import read_idx
+
+    p = tmp_path / "small.idx.gz"
+    p.write_bytes(gzip.compress(_idx_header(8, (100, 1000, 1000))))
+    out = run_capped(f"""
+try:
+    juanji.data.read_idx({str(p)!r})
+except ValueError as e:
+    print("ValueError:", e)
+""", 32 << 20)
+    assert out.returncode == 0 and str(p) in out.stdout and "100000000 bytes" in out.stdout, out.stderr[-2000:]
+    with pytest.raises(ValueError, match=re.escape(str(p))):
+        read_idx(p)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_peak_memory_is_about_the_array(tmp_path, gz):
+    """Reading a 64 MiB int32 array peaks at about 64 MiB more, not twice that."""
+    import gzip
+
+    n = 16 << 20  # int32 elements: 64 MiB
+    p = tmp_path / ("big.idx.gz" if gz else "big.idx")
+    raw = _idx_header(0x0C, (n // 4096, 4096)) + np.arange(n, dtype=">i4").tobytes()
+    p.write_bytes(gzip.compress(raw, compresslevel=1) if gz else raw)
+    del raw
+    grown = peak_traced_bytes_of(f"a = juanji.data.read_idx({str(p)!r})\nassert a.dtype == np.int32 and a.shape == "
+                              f"({n // 4096}, 4096) and int(a[-1, -1]) == {n - 1} and a.dtype.isnative")
+    assert grown < 1.25 * 4 * n, f"peak grew by {grown / 2**20:.0f} MiB for a 64 MiB array"
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_trailing_bytes_and_short_bodies_name_sizes(tmp_path, gz):
+    import gzip
+
+    from juanji.data import read_idx
+
+    p = tmp_path / "t.idx"
+    raw = _idx_header(8, (4, 3)) + bytes(12)
+    for body, what, has in [(raw + b"xyz", "longer than its header says", 27), (raw[:-2], "truncated", 22)]:
+        p.write_bytes(gzip.compress(body) if gz else body)
+        with pytest.raises(ValueError, match=re.escape(f"{p} is {what}: dimensions (4, 3) of uint8 need 24 bytes, "
+                                                       f"the file has {has}")):
+            read_idx(p)

@@ -14,16 +14,18 @@ Files may be gzipped (recognised by their content, not their name).
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import struct
 import zlib
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 
 from .dataset import ArrayDataset, TargetTransform, Transform
 
-__all__ = ["read_idx", "MNIST", "FashionMNIST", "FASHION_MNIST_CLASSES", "DEBIAN_FASHION_MNIST"]
+__all__ = ["read_idx", "MNIST", "FashionMNIST", "FASHION_MNIST_CLASSES", "DEBIAN_FASHION_MNIST", "MAX_IDX_BYTES"]
 
 _IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -35,30 +37,72 @@ FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, decompressed if it is gzip (magic 0x1f 0x8b)."""
-    raw = path.read_bytes()
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"read_idx: {path} is a corrupt or truncated gzip file ({e})") from e
+#: The largest array ``read_idx`` allocates unless its ``max_bytes`` says otherwise: 2 GiB, about
+#: four times the largest IDX file published (EMNIST ByClass's training images, 547 MB). A header
+#: is checked against it before anything is allocated or decompressed.
+MAX_IDX_BYTES = 2 << 30
+
+# Deflate cannot expand data more than 1032-fold (its longest match, 258 bytes, costs at least
+# 2 bits), so a gzip file of n bytes decompresses to at most 1032 * n: a header declaring more is
+# refused before the array is allocated.
+_DEFLATE_MAX_RATIO = 1032
+
+# Bytes decompressed per step: bounds the decompressor's temporary buffers, so the peak memory
+# of a read is the array plus one step.
+_STEP = 1 << 22
+
+# How much of the data after a gzip file's declared array is decompressed to say how long the
+# file is (no more: the rest of a gzip bomb is never expanded).
+_TRAILING_COUNT_LIMIT = 1 << 24
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def _read_into(f: BinaryIO, buf: memoryview) -> int:
+    """Fill ``buf`` from ``f`` in steps; the number of bytes read (fewer at the end of the file)."""
+    pos = 0
+    while pos < len(buf):
+        n = f.readinto(buf[pos:pos + _STEP])
+        if not n:
+            break
+        pos += n
+    return pos
+
+
+def _read(f: BinaryIO, n: int) -> bytes:
+    buf = bytearray(n)
+    return bytes(buf[:_read_into(f, memoryview(buf))])
+
+
+def _count_rest(f: BinaryIO, limit: int) -> tuple[int, bool]:
+    """How many bytes are left in ``f``, reading at most ``limit`` (and whether it stopped there)."""
+    total = 0
+    while total <= limit:
+        chunk = f.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            return total, False
+        total += len(chunk)
+    return total, True
+
+
+def read_idx(path: str | os.PathLike, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """Read an IDX file (gzipped or not) into a native-endian ndarray.
+
+    The header is read first and the array's size, ``prod(dims) * itemsize`` (Python ints, so
+    no overflow), is checked against ``max_bytes`` and against the file (its size when plain;
+    deflate's 1032-fold limit when gzipped) before the array is allocated; then exactly that many
+    bytes are read (decompressed in steps) into it, so the peak memory is about the array itself.
 
     Args:
         path: the file, e.g. ``train-images-idx3-ubyte.gz``.
+        max_bytes: the largest array to allocate (``MAX_IDX_BYTES``, 2 GiB, by default).
 
     Returns:
         The array with the file's dimensions (e.g. ``(60000, 28, 28)`` uint8 for MNIST images).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a bad magic number, an unknown type code, or a size that does not match
-            the header (the message names the file and both sizes).
+        ValueError: a bad magic number, an unknown type code, a corrupt gzip stream, a declared
+            size over ``max_bytes``, or a body shorter or longer than the header says (the message
+            names the file and both sizes).
 
     Example:
         >>> read_idx("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").shape
@@ -67,26 +111,63 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"read_idx: no such file: {path}")
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise ValueError(f"read_idx: {path} is too short ({len(raw)} bytes) to hold an IDX header")
-    zero, code, ndim = int.from_bytes(raw[0:2], "big"), raw[2], raw[3]
+    size = path.stat().st_size
+    with open(path, "rb") as plain:
+        gz = plain.read(2) == b"\x1f\x8b"  # gzip's magic: recognised by content, not name
+        plain.seek(0)
+        f: BinaryIO = gzip.GzipFile(fileobj=plain, mode="rb") if gz else plain  # type: ignore[assignment]
+        try:
+            return _parse_idx(path, f, gz, size, max_bytes)
+        except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+            if not gz:
+                raise  # a plain file's read error is the system's, not the file's content
+            raise ValueError(f"read_idx: {path} is a corrupt or truncated gzip file ({e})") from e
+
+
+def _parse_idx(path: Path, f: BinaryIO, gz: bool, size: int, max_bytes: int) -> np.ndarray:
+    """``read_idx`` on an open stream ``f`` (decompressing when ``gz``) of ``size`` bytes on disk."""
+    where = " (decompressed)" if gz else ""
+    head = _read(f, 4)
+    if len(head) < 4:
+        raise ValueError(f"read_idx: {path} is too short ({len(head)} bytes) to hold an IDX header")
+    zero, code, ndim = int.from_bytes(head[0:2], "big"), head[2], head[3]
     if zero != 0 or code not in _IDX_TYPES:
-        raise ValueError(f"read_idx: {path} has a bad magic number 0x{raw[:4].hex()} (expected 0x0000TTDD "
+        raise ValueError(f"read_idx: {path} has a bad magic number 0x{head.hex()} (expected 0x0000TTDD "
                          f"with type TT in {sorted(hex(c) for c in _IDX_TYPES)}); not an IDX file?")
     header = 4 + 4 * ndim
-    if len(raw) < header:
+    sizes = _read(f, 4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise ValueError(f"read_idx: {path} is truncated: the header of {ndim} dimensions needs {header} bytes, "
-                         f"the file has {len(raw)}")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+                         f"the file has {4 + len(sizes)}{where}")
+    dims = struct.unpack(f">{ndim}I", sizes)
     dtype = _IDX_TYPES[code]
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header says"
+    count = math.prod(dims)  # a Python int: dimensions of 2**32 - 1 cannot overflow it
+    nbytes = count * dtype.itemsize
+    expected = header + nbytes
+    if nbytes > max_bytes:
+        raise ValueError(f"read_idx: {path} declares dimensions {dims} of {dtype.name}, {nbytes} bytes, more than "
+                         f"max_bytes={max_bytes} (pass a larger max_bytes to read_idx if the file is genuine)")
+    if gz and expected > _DEFLATE_MAX_RATIO * size:
+        raise ValueError(f"read_idx: {path} is corrupt: it declares dimensions {dims} of {dtype.name}, {nbytes} "
+                         f"bytes, but {size} bytes of gzip can hold at most {_DEFLATE_MAX_RATIO * size}")
+    if not gz and size != expected:
+        what = "truncated" if size < expected else "longer than its header says"
         raise ValueError(f"read_idx: {path} is {what}: dimensions {dims} of {dtype.name} need {expected} bytes, "
-                         f"the file has {len(raw)}")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
-    return data.astype(dtype.newbyteorder("="))  # native byte order, and a writable copy
+                         f"the file has {size}")
+    data = np.empty(count, dtype=dtype)  # the file's byte order: filled in place, no second copy
+    got = _read_into(f, memoryview(data.view(np.uint8)))
+    if got < nbytes:
+        raise ValueError(f"read_idx: {path} is truncated: dimensions {dims} of {dtype.name} need {expected} bytes, "
+                         f"the file has {header + got}{where}")
+    rest, stopped = _count_rest(f, _TRAILING_COUNT_LIMIT) if gz else (0, False)
+    if rest:
+        has = f"more than {expected + rest}" if stopped else str(expected + rest)
+        raise ValueError(f"read_idx: {path} is longer than its header says: dimensions {dims} of {dtype.name} need "
+                         f"{expected} bytes, the file has {has}{where}")
+    if not dtype.isnative:
+        data.byteswap(inplace=True)  # in place: the peak stays at one array
+        data = data.view(dtype.newbyteorder("="))
+    return data.reshape(dims)
 
 
 def _find(names: Sequence[str], search: Sequence[Path]) -> Path | None:
