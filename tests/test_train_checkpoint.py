@@ -153,3 +153,24 @@ def test_checkpoint_with_unsupported_state_is_refused_before_writing(tmp_path):
     with pytest.raises(TypeError, match="cannot store function"):
         save_checkpoint(tmp_path / "c.npz", {}, callback=lambda: None)
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_checkpoint_of_one_optimizer_is_refused_by_another_at_load_time(tmp_path):
+    juanji.manual_seed(0)
+    model = _model()
+    adam = Adam(model.parameters(), lr=1e-2)
+    _train_steps(model, adam, 2)
+    path = save_checkpoint(tmp_path / "c.safetensors", model.state_dict(), optimizer=adam.state_dict())
+    sgd = SGD(_model().parameters(), lr=0.1, momentum=0.9)  # what `--optimizer sgd --resume` builds
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: the state_dict is Adam's, not SGD's"):
+        sgd.load_state_dict(load_checkpoint(path)["optimizer"])
+    assert len(sgd.state) == 0 and sgd.param_groups[0]["lr"] == 0.1
+    # A checkpoint written before optimizer_class existed still resumes its own optimizer.
+    old = adam.state_dict()
+    del old["optimizer_class"]
+    path = save_checkpoint(tmp_path / "old.npz", model.state_dict(), optimizer=old)
+    again = Adam(_model().parameters(), lr=0.5)
+    again.load_state_dict(load_checkpoint(path)["optimizer"])
+    assert again.param_groups[0]["lr"] == 1e-2
+    with pytest.raises(ValueError, match=r"lacks SGD's hyper-parameters .* \(it holds those of Adam or AdamW\)"):
+        sgd.load_state_dict(load_checkpoint(path)["optimizer"])

@@ -250,7 +250,7 @@ class Optimizer:
         saved_name = state_dict.get("optimizer_class", self._name)
         if saved_name != self._name:
             raise ValueError(f"{op}: the state_dict is {saved_name}'s, not {self._name}'s; an optimizer "
-                             f"loads only its own kind of state (build a {saved_name} to resume it)")
+                             f"loads only its own kind of state (resume it with {saved_name})")
         saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
         if not isinstance(saved_groups, list):
             raise ValueError(f"{op}: 'param_groups' must be a list, got {type(saved_groups).__name__}")
