@@ -478,6 +478,8 @@ def _read_member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: i
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise _Refused(f"{where} uses zip compression method {info.compress_type}; only stored and deflated "
                        "members are read")
+    if info.flag_bits & 0x1:  # zipfile would ask for a password (a RuntimeError)
+        raise _Refused(f"{where} is encrypted; .npz members are plain")
     if info.header_offset + info.compress_size > size:
         raise _Refused(f"load: '{path}' is not a valid .npz file (truncated or corrupt): member "
                        f"{info.filename!r} ends beyond the file's {size} bytes")

@@ -382,3 +382,21 @@ def test_temporary_name_carries_the_writer_pid(tmp_path):
     jio.atomic_write(tmp_path / "f.bin", write)
     assert len(seen) == 1 and f"-{os.getpid()}." in seen[0], seen
     assert _temps(tmp_path) == []
+
+
+def test_encrypted_npz_member_is_a_value_error(tmp_path):
+    path = jio.save({"w": np.ones(3, np.float32)}, tmp_path / "w.npz")
+    raw = bytearray(path.read_bytes())
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # general-purpose flags: bit 0 = encrypted
+        at = raw.index(sig) + flag_at
+        raw[at] |= 1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"load: '.*w\.npz': member 'w\.npy' is encrypted"):
+        jio.read(path)
+
+
+def test_load_weights_names_the_file_when_the_weights_do_not_fit(tmp_path):
+    path = jio.save({"weight": np.ones((3, 2), np.float32), "bias": np.zeros(3, np.float32)}, tmp_path / "w.npz")
+    with pytest.raises(ValueError, match=r"load_weights: '.*w\.npz': load_state_dict: cannot load into Linear: "
+                                         r"weight: shape \(3, 2\)"):
+        load_weights(nn.Linear(2, 1), path)

@@ -116,5 +116,8 @@ def load_weights(model: Module, path: str | os.PathLike[str], strict: bool = Tru
     arrays, meta = io.read(path)
     if _META in meta:
         arrays = OrderedDict((k[len(_MODEL):], v) for k, v in arrays.items() if k.startswith(_MODEL))
-    model.load_state_dict(arrays, strict=strict)
+    try:
+        model.load_state_dict(arrays, strict=strict)
+    except ValueError as e:  # name the file, as every other refusal of a file does
+        raise ValueError(f"load_weights: '{path}': {e}") from e
     return {k: v for k, v in meta.items() if k != _META}
