@@ -447,6 +447,8 @@ def _read_npz(path: Path) -> tuple["OrderedDict[str, np.ndarray]", dict[str, str
         # e.g. a bare .npy or a pickle renamed to .npz.
         why = "truncated or corrupt" if len(start) < 4 or start == b"PK\x03\x04" else "not a zip archive"
         raise ValueError(f"load: '{path}' is not a valid .npz file ({why}): {e}") from e
+    except NotImplementedError as e:  # a zip feature zipfile lacks (a newer zip version ...)
+        raise ValueError(f"load: '{path}' uses a zip feature juanji cannot read: {e}") from e
     except (OSError, EOFError, ValueError) as e:
         raise ValueError(f"load: '{path}' is not a valid .npz file (truncated or corrupt): {e}") from e
     arrays: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -467,6 +469,8 @@ def _read_npz(path: Path) -> tuple["OrderedDict[str, np.ndarray]", dict[str, str
                     arrays[name] = arr
     except _Refused:
         raise
+    except NotImplementedError as e:  # patched data, strong encryption
+        raise ValueError(f"load: '{path}' uses a zip feature juanji cannot read: {e}") from e
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, RecursionError, SyntaxError, zlib.error) as e:
         raise ValueError(f"load: '{path}' is not a valid .npz file (truncated or corrupt): {e}") from e
     return arrays, meta

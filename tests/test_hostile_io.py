@@ -400,3 +400,16 @@ def test_load_weights_names_the_file_when_the_weights_do_not_fit(tmp_path):
     with pytest.raises(ValueError, match=r"load_weights: '.*w\.npz': load_state_dict: cannot load into Linear: "
                                          r"weight: shape \(3, 2\)"):
         load_weights(nn.Linear(2, 1), path)
+
+
+@pytest.mark.parametrize("field,value", [("extract_version", 245), ("flag_bits", 0x20), ("flag_bits", 0x40)])
+def test_npz_needing_an_unsupported_zip_feature_is_a_value_error(tmp_path, field, value):
+    path = jio.save({"w": np.ones(3, np.float32)}, tmp_path / "w.npz")
+    raw = bytearray(path.read_bytes())
+    # (offset in the local header, offset in the central directory) of each little-endian u16
+    local_at, central_at = {"extract_version": (4, 6), "flag_bits": (6, 8)}[field]
+    for sig, at in ((b"PK\x03\x04", local_at), (b"PK\x01\x02", central_at)):
+        raw[raw.index(sig) + at:raw.index(sig) + at + 2] = struct.pack("<H", value)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"load: '.*w\.npz'"):
+        jio.read(path)
