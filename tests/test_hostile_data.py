@@ -283,3 +283,95 @@ def test_idx_trailing_bytes_and_short_bodies_name_sizes(tmp_path, gz):
         with pytest.raises(ValueError, match=re.escape(f"{p} is {what}: dimensions (4, 3) of uint8 need 24 bytes, "
                                                        f"the file has {has}")):
             read_idx(p)
+
+
+# ---------------------------------------------------------------------------------------------
+# CIFAR: labels, empty batches, nested lists, meta files, binary sizes
+# ---------------------------------------------------------------------------------------------
+
+def _cifar10_dir(tmp_path: Path, fmt: str = "python") -> Path:
+    from tests.test_data_readers import write_cifar10
+
+    write_cifar10(tmp_path, fmt)
+    return tmp_path / ("cifar-10-batches-py" if fmt == "python" else "cifar-10-batches-bin")
+
+
+@pytest.mark.parametrize("bad,shown", [(-1, "-1"), (10, "10"), (-7, "-7"), (2**70, str(2**70))])
+def test_cifar10_out_of_range_label_is_reported_as_it_is(tmp_path, bad, shown):
+    d = _cifar10_dir(tmp_path)
+    (d / "data_batch_4").write_bytes(pickle.dumps({b"data": np.zeros((3, 3072), np.uint8), b"labels": [3, bad, 9]},
+                                                  protocol=2))
+    with pytest.raises(ValueError, match=re.escape(str(d / "data_batch_4")) + r".*\blabel " + re.escape(shown)
+                       + r" .*outside \[0, 10\)"):
+        CIFAR10(tmp_path)
+
+
+def test_cifar100_out_of_range_labels_name_file_and_value(tmp_path):
+    from tests.test_data_readers import write_cifar100
+
+    write_cifar100(tmp_path, "python")
+    d = tmp_path / "cifar-100-python"
+    (d / "train").write_bytes(py2_pickle({b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [5, -3],
+                                          b"coarse_labels": [1, 2]}))
+    with pytest.raises(ValueError, match=re.escape(str(d / "train")) + r".*fine label -3 .*outside \[0, 100\)"):
+        CIFAR100(tmp_path)
+    write_cifar100(tmp_path / "b", "binary")
+    b = tmp_path / "b" / "cifar-100-binary" / "test.bin"
+    rows = np.zeros((2, 3074), np.uint8)
+    rows[:, 0], rows[:, 1] = [3, 25], [7, 8]  # coarse byte 25 is outside [0, 20)
+    b.write_bytes(rows.tobytes())
+    with pytest.raises(ValueError, match=re.escape(str(b)) + r".*coarse label 25 .*outside \[0, 20\)"):
+        CIFAR100(tmp_path / "b", train=False)
+
+
+@pytest.mark.parametrize("labels,why", [([[0], [1], [2]], "flat list of ints"), ([[0, 1], [2], 3], "flat list of ints"),
+                                        ([0, 1.5, 2], "flat list of ints"), (b"abc", "flat list of ints"),
+                                        ([0, True, 2], "flat list of ints")])
+def test_cifar_labels_that_are_not_a_flat_int_list(tmp_path, labels, why):
+    d = _cifar10_dir(tmp_path)
+    (d / "data_batch_2").write_bytes(pickle.dumps({"data": np.zeros((3, 3072), np.uint8), "labels": labels},
+                                                  protocol=2))
+    with pytest.raises(ValueError, match=re.escape(str(d / "data_batch_2")) + ".*" + why):
+        CIFAR10(tmp_path)
+
+
+def test_cifar_empty_batch_is_refused_clearly(tmp_path):
+    d = _cifar10_dir(tmp_path)
+    (d / "data_batch_1").write_bytes(py2_pickle({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}))
+    with pytest.raises(ValueError, match=re.escape(str(d / "data_batch_1")) + r" holds no images"):
+        CIFAR10(tmp_path)
+    b = _cifar10_dir(tmp_path / "b", "binary")
+    (b / "test_batch.bin").write_bytes(b"")
+    with pytest.raises(ValueError, match=re.escape(str(b / "test_batch.bin")) + r" holds no images"):
+        CIFAR10(tmp_path / "b", train=False)
+
+
+@pytest.mark.parametrize("meta", [[1, 2], {"label_names": 5}, {"label_names": [b"\xff\xfe"]},
+                                  {"label_names": [b"a", 7]}])
+def test_cifar_bad_meta_file(tmp_path, meta):
+    d = _cifar10_dir(tmp_path)
+    (d / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    with pytest.raises(ValueError, match=re.escape(str(d / "batches.meta"))):
+        CIFAR10(tmp_path)
+
+
+def test_cifar_binary_meta_that_is_not_text(tmp_path):
+    d = _cifar10_dir(tmp_path, "binary")
+    (d / "batches.meta.txt").write_bytes(b"cat\n\xff\xfe\x00dog\n")
+    with pytest.raises(ValueError, match=re.escape(str(d / "batches.meta.txt"))):
+        CIFAR10(tmp_path)
+
+
+def test_cifar_binary_size_is_checked_before_reading(tmp_path):
+    """A sparse 4 GiB file whose size is no whole number of records: refused from its size alone."""
+    d = _cifar10_dir(tmp_path, "binary")
+    with open(d / "data_batch_2.bin", "r+b") as f:
+        f.truncate((4 << 30) + 1)
+    out = run_capped(f"""
+try:
+    juanji.data.CIFAR10({str(tmp_path)!r}, format="binary")
+except ValueError as e:
+    print("ValueError:", e)
+""", 512 << 20)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert str(d / "data_batch_2.bin") in out.stdout and "4294967297 bytes" in out.stdout

@@ -269,50 +269,120 @@ def safe_unpickle(path: str | os.PathLike) -> Any:
 
 def _key(batch: dict, path: Path, name: str) -> Any:
     """``batch[b"name"]`` (CIFAR's Python 2 keys) or ``batch["name"]`` (a Python 3 re-save)."""
+    if not isinstance(batch, dict):
+        raise ValueError(f"CIFAR: {path} should hold a dict, got {type(batch).__name__}")
     for k in (name.encode(), name):
         if k in batch:
             return batch[k]
     raise ValueError(f"CIFAR: {path} has no '{name}' entry (keys: {sorted(map(str, batch))})")
 
 
-def _python_batch(path: Path, label_keys: tuple[str, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Images (N, 3, 32, 32) uint8 and one (N,) label array per key, from a python-version file."""
+# A label column: the key in a python batch, what messages call it, and how many classes there are.
+LabelSpec = tuple[str, str, int]
+
+
+def _check_range(path: Path, lo: int, hi: int, what: str, n_classes: int) -> None:
+    """Labels must index the classes; the message gives the offending value itself (the smallest
+    if any is negative, else the largest)."""
+    if lo < 0 or hi >= n_classes:
+        raise ValueError(f"CIFAR: {path} has {what} {lo if lo < 0 else hi} (outside [0, {n_classes}))")
+
+
+def _python_labels(path: Path, batch: dict, spec: LabelSpec, n_images: int) -> np.ndarray:
+    """One label column of a python batch as (N,) int64: a flat list of ints (or a 1-D int array)."""
+    key, what, n_classes = spec
+    y = _key(batch, path, key)
+    if isinstance(y, np.ndarray):
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            raise ValueError(f"CIFAR: {path}: '{key}' should be a flat list of ints, got an array {y.dtype} {y.shape}")
+    elif isinstance(y, list):
+        bad = next((i for i, v in enumerate(y) if type(v) is not int), None)  # bool, float, list ... are not labels
+        if bad is not None:
+            raise ValueError(f"CIFAR: {path}: '{key}' should be a flat list of ints, but item {bad} is "
+                             f"{type(y[bad]).__name__} {y[bad]!r:.40}")
+    else:
+        raise ValueError(f"CIFAR: {path}: '{key}' should be a flat list of ints, got {type(y).__name__}")
+    if len(y) != n_images:
+        raise ValueError(f"CIFAR: {path} has {n_images} images but {len(y)} '{key}'")
+    # The range in Python ints, before any conversion: a label past int64 is reported as it is.
+    _check_range(path, int(min(y)), int(max(y)), what, n_classes)
+    return np.asarray(y, dtype=np.int64)  # (N,)
+
+
+def _python_batch(path: Path, specs: tuple[LabelSpec, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Images (N, 3, 32, 32) uint8 and one (N,) label array per spec, from a python-version file."""
     if not path.is_file():
         raise FileNotFoundError(f"CIFAR: missing file {path}")
     batch = safe_unpickle(path)
-    if not isinstance(batch, dict):
-        raise ValueError(f"CIFAR: {path} should hold a dict, got {type(batch).__name__}")
     data = _key(batch, path, "data")
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _PIXELS:
         got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise ValueError(f"CIFAR: {path}: 'data' should be a uint8 array (N, {_PIXELS}), got {got}")
-    labels = []
-    for k in label_keys:
-        y = np.asarray(_key(batch, path, k))
-        if y.ndim != 1 or y.dtype.kind not in "iu":
-            raise ValueError(f"CIFAR: {path}: '{k}' should be a list of ints, got {y.dtype} {y.shape}")
-        if len(y) != len(data):
-            raise ValueError(f"CIFAR: {path} has {len(data)} images but {len(y)} '{k}'")
-        labels.append(y.astype(np.int64))
+    # safe_unpickle only builds arrays backed by exactly their bytes; checked again here, where the
+    # (N, 3072) images are used, because an array that views memory it does not hold (zero
+    # strides, a foreign buffer) is how a small file becomes a huge data set.
+    if not (data.flags.c_contiguous or data.flags.f_contiguous) or data.nbytes != data.shape[0] * _PIXELS:
+        raise ValueError(f"CIFAR: {path}: 'data' is not a plain array of its own bytes (strides {data.strides})")
+    if data.shape[0] == 0:
+        raise ValueError(f"CIFAR: {path} holds no images (an empty batch)")
+    labels = [_python_labels(path, batch, spec, len(data)) for spec in specs]
     return data.reshape(-1, 3, 32, 32), labels  # (N, 3, 32, 32)
 
 
-def _binary_batch(path: Path, n_labels: int) -> tuple[np.ndarray, list[np.ndarray]]:
+def _binary_batch(path: Path, specs: tuple[LabelSpec, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
     """Images and labels from a binary-version file of records (label bytes, 3072 pixel bytes)."""
     if not path.is_file():
         raise FileNotFoundError(f"CIFAR: missing file {path}")
-    raw = np.fromfile(path, dtype=np.uint8)
+    n_labels = len(specs)
     record = n_labels + _PIXELS
-    if raw.size == 0 or raw.size % record:
-        raise ValueError(f"CIFAR: {path} is truncated or corrupt: {raw.size} bytes is not a whole number of "
+    size = path.stat().st_size  # checked before anything is read or allocated
+    if size == 0:
+        raise ValueError(f"CIFAR: {path} holds no images (an empty file)")
+    if size % record:
+        raise ValueError(f"CIFAR: {path} is truncated or corrupt: {size} bytes is not a whole number of "
                          f"{record}-byte records ({n_labels} label byte(s) + {_PIXELS} pixels)")
+    if size > MAX_PICKLE_BYTES:
+        raise ValueError(f"CIFAR: {path} is {size} bytes, more than a CIFAR batch can be "
+                         f"(MAX_PICKLE_BYTES, {MAX_PICKLE_BYTES})")
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size != size:  # the file changed under us
+        raise ValueError(f"CIFAR: {path} changed while it was read ({size} bytes, then {raw.size})")
     rows = raw.reshape(-1, record)  # (N, n_labels + 3072)
-    labels = [rows[:, k].astype(np.int64) for k in range(n_labels)]
+    labels = []
+    for k, (_, what, n_classes) in enumerate(specs):
+        y = rows[:, k].astype(np.int64)  # (N,)
+        _check_range(path, int(y.min()), int(y.max()), what, n_classes)
+        labels.append(y)
     return rows[:, n_labels:].reshape(-1, 3, 32, 32), labels  # (N, 3, 32, 32)
 
 
-def _read_names(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+def _meta_names(path: Path, *keys: str) -> list[list[str] | None]:
+    """The class names under each key of a python-version meta file (Nones when it is absent)."""
+    if not path.is_file():
+        return [None] * len(keys)
+    meta = safe_unpickle(path)
+    out: list[list[str] | None] = []
+    for key in keys:
+        names = _key(meta, path, key)
+        if not isinstance(names, list) or not all(isinstance(n, (bytes, str)) for n in names):
+            raise ValueError(f"CIFAR: {path}: '{key}' should be a list of names, got {type(names).__name__} "
+                             f"{names!r:.60}")
+        try:
+            out.append([n.decode() if isinstance(n, bytes) else n for n in names])
+        except UnicodeDecodeError as e:
+            raise ValueError(f"CIFAR: {path}: '{key}' holds a name that is not UTF-8 ({e})") from e
+    return out
+
+
+def _read_names(path: Path) -> list[str] | None:
+    """The class names in a binary-version ``*.txt`` file, one a line (None when it is absent)."""
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"CIFAR: {path} is not a UTF-8 text file of class names ({e})") from e
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _resolve(root: Path, name: str, layouts: dict[str, tuple[str, str]], fmt: str) -> tuple[str, Path]:
@@ -359,19 +429,19 @@ class CIFAR10(ArrayDataset):
         self.train = train
         self.format, d = _resolve(self.root, type(self).__name__, self._layouts, format)
         stems = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
+        # The names first: each batch's labels are checked against their number as it is read.
         if self.format == "python":
-            parts = [_python_batch(d / s, ("labels",)) for s in stems]
-            meta = safe_unpickle(d / "batches.meta") if (d / "batches.meta").is_file() else None
-            names = None if meta is None else [n.decode() if isinstance(n, bytes) else str(n)
-                                               for n in _key(meta, d / "batches.meta", "label_names")]
+            names, = _meta_names(d / "batches.meta", "label_names")
         else:
-            parts = [_binary_batch(d / f"{s}.bin", 1) for s in stems]
-            names = _read_names(d / "batches.meta.txt") if (d / "batches.meta.txt").is_file() else None
+            names = _read_names(d / "batches.meta.txt")
+        self.classes: list[str] = names or [str(k) for k in range(10)]
+        spec = (("labels", "label", len(self.classes)),)
+        if self.format == "python":
+            parts = [_python_batch(d / s, spec) for s in stems]
+        else:
+            parts = [_binary_batch(d / f"{s}.bin", spec) for s in stems]
         x = np.concatenate([p[0] for p in parts])  # (N, 3, 32, 32)
         y = np.concatenate([p[1][0] for p in parts])
-        self.classes: list[str] = names or [str(k) for k in range(10)]
-        if y.size and (y.min() < 0 or y.max() >= len(self.classes)):
-            raise ValueError(f"{type(self).__name__}: label {int(y.max())} in {d} is outside [0, {len(self.classes)})")
         super().__init__(x, y, transform=transform, target_transform=target_transform)
 
 
@@ -406,25 +476,20 @@ class CIFAR100(ArrayDataset):
         self.train = train
         self.format, d = _resolve(self.root, "CIFAR100", self._layouts, format)
         stem = "train" if train else "test"
+        # The names first: the labels are checked against their number as the file is read.
         if self.format == "python":
-            x, (fine, coarse) = _python_batch(d / stem, ("fine_labels", "coarse_labels"))
-            fine_names = coarse_names = None
-            if (d / "meta").is_file():
-                meta = safe_unpickle(d / "meta")
-                fine_names = [n.decode() if isinstance(n, bytes) else str(n)
-                              for n in _key(meta, d / "meta", "fine_label_names")]
-                coarse_names = [n.decode() if isinstance(n, bytes) else str(n)
-                                for n in _key(meta, d / "meta", "coarse_label_names")]
+            fine_names, coarse_names = _meta_names(d / "meta", "fine_label_names", "coarse_label_names")
         else:
-            x, (coarse, fine) = _binary_batch(d / f"{stem}.bin", 2)  # coarse byte first, then fine
-            fine_names = _read_names(d / "fine_label_names.txt") if (d / "fine_label_names.txt").is_file() else None
-            coarse_names = (_read_names(d / "coarse_label_names.txt")
-                            if (d / "coarse_label_names.txt").is_file() else None)
+            fine_names = _read_names(d / "fine_label_names.txt")
+            coarse_names = _read_names(d / "coarse_label_names.txt")
         self.fine_classes: list[str] = fine_names or [str(k) for k in range(100)]
         self.coarse_classes: list[str] = coarse_names or [str(k) for k in range(20)]
-        for what, y, n in (("fine", fine, len(self.fine_classes)), ("coarse", coarse, len(self.coarse_classes))):
-            if y.size and (y.min() < 0 or y.max() >= n):
-                raise ValueError(f"CIFAR100: {what} label {int(y.max())} in {d} is outside [0, {n})")
+        fine_spec = ("fine_labels", "fine label", len(self.fine_classes))
+        coarse_spec = ("coarse_labels", "coarse label", len(self.coarse_classes))
+        if self.format == "python":
+            x, (fine, coarse) = _python_batch(d / stem, (fine_spec, coarse_spec))
+        else:
+            x, (coarse, fine) = _binary_batch(d / f"{stem}.bin", (coarse_spec, fine_spec))  # coarse byte first
         self.fine_targets, self.coarse_targets = fine, coarse
         self.label = label
         self.classes = self.fine_classes if label == "fine" else self.coarse_classes
