@@ -20,8 +20,11 @@ sub-folders (ImageFolder; with ``train/`` and ``test/`` (or ``val/``) inside, el
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import inspect
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +33,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from .threads import set_num_threads
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: run folders are checked but not locked
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["main", "build_parser", "DATASETS", "PRESETS"]
 
@@ -151,6 +159,41 @@ def _scheduler(name: str, opt: Any, epochs: int) -> Any:
 
 
 # --- train -----------------------------------------------------------------------------------
+# Files that show a folder already holds a run (config.json is written first).
+RUN_FILES = ("config.json", "weights.safetensors", "weights.npz", "last.safetensors", "last.npz",
+             "history.csv", "log.csv")
+
+
+def _claim_run_folder(out: Path, resume: str | None, overwrite: bool) -> int:
+    """Lock the run folder for this process and refuse one that holds another run.
+
+    The lock is ``flock`` on ``out/.lock``, held until the returned descriptor is closed or the
+    process ends, so two runs can never mix their files and a killed run leaves no stale lock
+    (the file stays; the kernel drops the lock). A folder holding a finished or stopped run is
+    refused unless ``--resume`` continues a checkpoint inside it or ``--overwrite`` is given:
+    nothing a user saved is replaced by accident.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / ".lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:  # no flock on Windows: the folder check below still applies
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CLIError(f"--out '{out}' is in use by another juanji train (locked: '{lock}')") from None
+        existing = [name for name in RUN_FILES if (out / name).exists()]
+        resuming_here = resume is not None and Path(resume).resolve().parent == out.resolve()
+        if existing and not (overwrite or resuming_here):
+            raise CLIError(f"--out '{out}' already holds a run ({', '.join(existing)}); continue it with "
+                           f"--resume '{out / 'last.safetensors'}', replace it with --overwrite, or choose "
+                           "another --out")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``juanji train``: fit a model, print the test accuracy, write the run folder."""
     import juanji
@@ -159,47 +202,64 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data.transforms import RandomTranslate
     from .train import CSVLogger, EarlyStopping, ModelCheckpoint, Trainer
 
-    juanji.manual_seed(args.seed)
-    train_ds, test_ds, classes, preset_key = load_data(args.data, args.root, args.image_size, args.grayscale, args.seed)
-    preset = PRESETS[preset_key]
-    for key in ("model", "epochs", "batch_size", "lr", "scheduler", "augment"):
-        if getattr(args, key) is None:
-            setattr(args, key, preset[key])
-    shape = _input_shape(train_ds)
-    model, model_kwargs = build_model(args.model, len(classes), shape)
-    val_ds = test_ds
-    if args.val_split > 0:
-        train_ds, val_ds = random_split(train_ds, [1 - args.val_split, args.val_split], seed=args.seed)
-    transform = RandomTranslate(args.augment) if args.augment else None
-    train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, seed=args.seed, transform=transform)
-    val_loader = DataLoader(val_ds, batch_size=256)
-    test_loader = DataLoader(test_ds, batch_size=256)
+    with contextlib.ExitStack() as held:
+        def claim(folder: Path) -> Path:
+            held.callback(os.close, _claim_run_folder(folder, args.resume, args.overwrite))  # closing unlocks
+            return folder
 
-    opt = _optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
-    trainer = Trainer(model, opt, "cross_entropy", metrics=["accuracy"], scheduler=_scheduler(args.scheduler, opt, args.epochs))
-    out = Path(args.out) if args.out else Path("runs") / f"{preset_key if preset_key == 'folder' else args.data}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
-    config = {k: v for k, v in vars(args).items() if k != "func"}
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    callbacks: list[Any] = [ModelCheckpoint(out, save_best=False), CSVLogger(out / "log.csv")]
-    if args.patience is not None:
-        callbacks.append(EarlyStopping(patience=args.patience))
-    say = _printer(args.quiet)
-    say(f"training {args.model} ({model.num_parameters():,} parameters) on {args.data}: "
-        f"{len(train_ds)} train / {len(val_ds)} {'validation' if args.val_split > 0 else 'test'} images "
-        f"of shape {shape}, {len(classes)} classes; {args.epochs} epochs, batch {args.batch_size}, "
-        f"{args.optimizer} lr {args.lr:g}, seed {args.seed}")
-    start = time.perf_counter()
-    history = trainer.fit(train_loader, val_loader, epochs=args.epochs, callbacks=callbacks,
-                          resume=args.resume, verbose=not args.quiet)
-    elapsed = time.perf_counter() - start
-    result = trainer.evaluate(test_loader)
-    meta = {"model": args.model, "model_kwargs": json.dumps(model_kwargs), "data": args.data,
-            "classes": json.dumps(classes), "input_shape": json.dumps(list(shape)), "epochs": str(trainer.epoch)}
-    weights = juanji.io.save(model.state_dict(), out / f"weights.{args.format}", metadata=meta)
-    history.to_csv(out / "history.csv")
-    history.plot(out / "learning_curves.png", title=f"{args.model} on {args.data}",
-                 val_label="validation" if args.val_split > 0 else "test")
+        # An explicit --out is claimed before the data is read, so a clash is reported at once;
+        # the default folder's name needs the model, which may come from the data set's preset.
+        out = claim(Path(args.out)) if args.out else None
+        juanji.manual_seed(args.seed)
+        train_ds, test_ds, classes, preset_key = load_data(args.data, args.root, args.image_size, args.grayscale,
+                                                           args.seed)
+        preset = PRESETS[preset_key]
+        for key in ("model", "epochs", "batch_size", "lr", "scheduler", "augment"):
+            if getattr(args, key) is None:
+                setattr(args, key, preset[key])
+        shape = _input_shape(train_ds)
+        model, model_kwargs = build_model(args.model, len(classes), shape)
+        # Validation is held out of the training data (seeded by --seed); the test set is
+        # measured once, at the end, so it never steers training (early stopping, LR plateaus).
+        val_ds = None
+        if args.val_split > 0:
+            train_ds, val_ds = random_split(train_ds, [1 - args.val_split, args.val_split], seed=args.seed)
+        transform = RandomTranslate(args.augment) if args.augment else None
+        train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, seed=args.seed,
+                                  transform=transform)
+        val_loader = DataLoader(val_ds, batch_size=256) if val_ds is not None else None
+        test_loader = DataLoader(test_ds, batch_size=256)
+
+        opt = _optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
+        trainer = Trainer(model, opt, "cross_entropy", metrics=["accuracy"],
+                          scheduler=_scheduler(args.scheduler, opt, args.epochs))
+        if out is None:
+            data_part = preset_key if preset_key == "folder" else args.data
+            out = claim(Path("runs") / f"{data_part}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+        config = {k: v for k, v in vars(args).items() if k != "func"}
+        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        callbacks: list[Any] = [ModelCheckpoint(out, save_best=False), CSVLogger(out / "log.csv")]
+        if args.patience is not None:
+            callbacks.append(EarlyStopping(patience=args.patience))
+        say = _printer(args.quiet)
+        split = (f"{len(train_ds)} train / {len(val_ds)} validation" if val_ds is not None
+                 else f"{len(train_ds)} train (no validation)")
+        say(f"training {args.model} ({model.num_parameters():,} parameters) on {args.data}: "
+            f"{split} / {len(test_ds)} test images (test measured once, at the end) "
+            f"of shape {shape}, {len(classes)} classes; {args.epochs} epochs, batch {args.batch_size}, "
+            f"{args.optimizer} lr {args.lr:g}, seed {args.seed}")
+        start = time.perf_counter()
+        history = trainer.fit(train_loader, val_loader, epochs=args.epochs, callbacks=callbacks,
+                              resume=args.resume, verbose=not args.quiet)
+        elapsed = time.perf_counter() - start
+        result = trainer.evaluate(test_loader)
+        meta = {"model": args.model, "model_kwargs": json.dumps(model_kwargs), "data": args.data,
+                "classes": json.dumps(classes), "input_shape": json.dumps(list(shape)), "epochs": str(trainer.epoch)}
+        weights_path = out / f"weights.{args.format}"
+        trainer.check_finite(f"not writing '{weights_path}': the weights diverged")
+        weights = juanji.io.save(model.state_dict(), weights_path, metadata=meta)
+        history.to_csv(out / "history.csv")
+        history.plot(out / "learning_curves.png", title=f"{args.model} on {args.data}", val_label="validation")
     n_test = len(test_ds)
     correct = int(round(result["accuracy"] * n_test))
     say(f"test accuracy: {result['accuracy']:.2%} ({correct}/{n_test})  test loss: {result['loss']:.4f}")
@@ -220,27 +280,83 @@ def _printer(quiet: bool) -> Any:
 
 
 # --- evaluate / predict ----------------------------------------------------------------------
-def _load_model(weights: str, model_name: str | None, num_classes: int | None = None,
-                input_shape: Sequence[int] | None = None) -> tuple[Any, dict[str, str]]:
-    """A model filled from a weights file or checkpoint, sized from its metadata or the arguments."""
-    from . import io
-    from .train.checkpoint import load_weights
+# The largest input the CLI builds a model for from a file's metadata: 4 channels (RGBA) of
+# 4096 x 4096. Checked before anything is allocated, so a corrupt or hostile file cannot make
+# ``predict`` allocate terabytes (a probe batch at the cap is 4 x 4096^2 floats, 256 MiB).
+MAX_INPUT_CHANNELS = 4
+MAX_INPUT_SIDE = 4096
 
-    path = Path(weights)
+
+def _shown(raw: str, limit: int = 80) -> str:
+    """A metadata value as an error message quotes it: repr'd, and cut short if long."""
+    return repr(raw if len(raw) <= limit else raw[:limit - 3] + "...")
+
+
+def read_weights_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata ``juanji train`` writes, parsed and checked, from a weights file or checkpoint.
+
+    Returns ``model`` (str or None), ``data`` (str or None), ``classes`` (list of str or None),
+    ``input_shape`` ((C, H, W) or None) and ``model_kwargs`` (dict or None); a key the file
+    lacks is None.
+
+    Raises:
+        CLIError: a value is malformed: ``classes`` not a non-empty JSON list of strings,
+            ``input_shape`` not 3 positive integers with C <= MAX_INPUT_CHANNELS and
+            H, W <= MAX_INPUT_SIDE, ``model_kwargs`` not a JSON object. Names the file and value.
+    """
+    from . import io
+
+    path = Path(path)
     if not path.is_file():
         raise CLIError(f"--weights: no such file: '{path}'")
     meta = io.read(path)[1]
-    name = model_name or meta.get("model")
+
+    def parse(key: str, ok: Any, expected: str) -> Any:
+        if key not in meta:
+            return None
+        raw = meta[key]
+        try:
+            value = json.loads(raw)
+        except (json.JSONDecodeError, RecursionError):
+            value = ok  # a sentinel no check accepts
+        if value is ok or not ok(value):
+            raise CLIError(f"'{path}': metadata '{key}' must be {expected}, got {_shown(raw)}")
+        return value
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    classes = parse("classes", lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(c, str) for c in v),
+                    "a JSON list of class names (strings)")
+    shape = parse("input_shape",
+                  lambda v: (isinstance(v, list) and len(v) == 3 and all(is_int(n) and n > 0 for n in v)
+                             and v[0] <= MAX_INPUT_CHANNELS and max(v[1:]) <= MAX_INPUT_SIDE),
+                  f"a JSON list of 3 positive integers [C, H, W] with C <= {MAX_INPUT_CHANNELS} "
+                  f"and H, W <= {MAX_INPUT_SIDE}")
+    kwargs = parse("model_kwargs", lambda v: isinstance(v, dict), "a JSON object of the builder's keyword arguments")
+    return {"model": meta.get("model"), "data": meta.get("data"), "classes": classes,
+            "input_shape": tuple(shape) if shape is not None else None, "model_kwargs": kwargs}
+
+
+def _load_model(weights: str, model_name: str | None, num_classes: int | None = None,
+                input_shape: Sequence[int] | None = None) -> tuple[Any, dict[str, Any]]:
+    """A model filled from a weights file or checkpoint, sized from its metadata or the arguments;
+    returns it with the checked metadata (``read_weights_meta``)."""
+    from .train.checkpoint import load_weights
+
+    path = Path(weights)
+    meta = read_weights_meta(path)
+    name = model_name or meta["model"]
     if name is None:
         raise CLIError(f"'{path}' does not name its model (no 'model' metadata); give --model NAME")
     if input_shape is None:
-        if "input_shape" not in meta:
+        if meta["input_shape"] is None:
             raise CLIError(f"'{path}' does not record its input shape; give --data (or --size/--channels)")
-        input_shape = json.loads(meta["input_shape"])
+        input_shape = meta["input_shape"]
     if num_classes is None:
-        if "classes" not in meta:
+        if meta["classes"] is None:
             raise CLIError(f"'{path}' does not record its classes; give --data")
-        num_classes = len(json.loads(meta["classes"]))
+        num_classes = len(meta["classes"])
     model, _ = build_model(name, num_classes, input_shape)
     try:
         load_weights(model, path)
@@ -252,12 +368,11 @@ def _load_model(weights: str, model_name: str | None, num_classes: int | None = 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``juanji evaluate``: loss, accuracy and top-5 accuracy of saved weights on a data set's test part."""
-    from . import io
     from .data import DataLoader
     from .train import Trainer, get_metric
 
-    meta = io.read(args.weights)[1] if Path(args.weights).is_file() else {}
-    data_name = args.data or meta.get("data") or "digits"
+    meta = read_weights_meta(args.weights)  # checked before a data set is read or a model built
+    data_name = args.data or meta["data"] or "digits"
     _, test_ds, classes, _ = load_data(data_name, args.root, args.image_size, args.grayscale)
     model, _ = _load_model(args.weights, args.model, len(classes), _input_shape(test_ds))
     metrics = ["accuracy", "confusion_matrix"] + (["top5"] if len(classes) > 5 else [])
@@ -296,8 +411,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .train import Trainer
 
     model, meta = _load_model(args.weights, args.model)
-    c, h, w = json.loads(meta["input_shape"]) if "input_shape" in meta else model.input_shape
-    classes = json.loads(meta["classes"]) if "classes" in meta else None
+    c, h, w = meta["input_shape"]  # _load_model refuses a file without one
+    classes = meta["classes"]
     batch = []
     for image in args.images:
         try:
@@ -350,6 +465,12 @@ def _data_args(p: argparse.ArgumentParser, default: str | None) -> None:
     p.add_argument("--grayscale", action="store_true", help="image folders only: read images as 1-channel grayscale")
 
 
+def _debug_arg(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a sub-command's default would otherwise overwrite a global ``juanji --debug``.
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show the Python traceback of an error instead of its one-line message")
+
+
 def _threads_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                    help="BLAS/OpenMP threads (default: as OMP_NUM_THREADS / OPENBLAS_NUM_THREADS "
@@ -359,6 +480,8 @@ def _threads_arg(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``juanji`` and its sub-commands."""
     parser = argparse.ArgumentParser(prog="juanji", description="juanji (卷积): train, evaluate and run CNNs on NumPy.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error instead of its one-line message")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -376,15 +499,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scheduler", choices=SCHEDULERS, default=None, help="LR schedule (default: per data set)")
     t.add_argument("--augment", type=int, default=None, metavar="PIXELS",
                    help="random translation of training images by up to PIXELS (0: none; default: per data set)")
-    t.add_argument("--val-split", type=_fraction, default=0.0, metavar="F",
-                   help="hold out this fraction of the training set for validation (default 0: validate on the test set)")
+    t.add_argument("--val-split", type=_fraction, default=0.1, metavar="F",
+                   help="hold out this fraction of the training set (seeded by --seed) for validation after "
+                        "each epoch (default 0.1; 0: no validation). The test set is measured once, at the end")
     t.add_argument("--patience", type=int, default=None, help="stop early after this many epochs without improvement")
     t.add_argument("--seed", type=int, default=0, help="random seed (weights, shuffling, dropout; default 0)")
     t.add_argument("--out", default=None, metavar="DIR", help="run folder (default runs/<data>-<model>-<time>)")
     t.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue from a checkpoint (e.g. DIR/last.safetensors)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="write into an --out folder that already holds a run, replacing its files")
     t.add_argument("--format", choices=("safetensors", "npz"), default="safetensors", help="weights file format")
     t.add_argument("--quiet", action="store_true", help="no progress output; print only the test accuracy")
     _threads_arg(t)
+    _debug_arg(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate saved weights on a data set's test part",
@@ -395,6 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=_positive_int, default=256)
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     _threads_arg(e)
+    _debug_arg(e)
     e.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify image files",
@@ -407,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invert", action="store_true",
                    help="invert the image (dark ink on white paper -> the white-on-black digits and MNIST were trained on)")
     _threads_arg(p)
+    _debug_arg(p)
     p.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("summary", help="print a model's layers, shapes, parameters, multiply-adds and memory",
@@ -418,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=_positive_int, default=1, help="batch size for the memory figures (default 1)")
     s.add_argument("--num-classes", type=_positive_int, default=1000,
                    help="classes of the output layer (default 1000; the small nets' own default is 10)")
+    _debug_arg(s)
     s.set_defaults(func=cmd_summary)
     return parser
 
@@ -460,22 +590,68 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``juanji`` command (``python -m juanji``); returns the exit status."""
+    """Entry point of the ``juanji`` command (``python -m juanji``); returns the exit status.
+
+    Expected failures (bad arguments or files, divergence, a full or read-only disk, out of
+    memory) print one line, ``juanji <command>: error: ...``, and return non-zero;
+    ``--debug`` lets them raise with their traceback instead.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "threads", None) is not None:
         set_num_threads(args.threads)
-    try:
+    if args.debug:
         return int(args.func(args))
-    except CLIError as e:
-        print(f"juanji {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError) as e:
-        print(f"juanji {args.command}: error: {e}", file=sys.stderr)
-        return 1
+    try:
+        # The CLI owns its process: NumPy's overflow warnings would print beside the one
+        # line that reports a divergence (the Trainer checks the loss and the weights itself).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return int(args.func(args))
     except KeyboardInterrupt:
         print(f"juanji {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        status = _expected_failure(e)
+        if status is None:
+            raise  # a bug: the traceback is what a report needs
+        print(f"juanji {args.command}: error: {_one_line(_message(e))}", file=sys.stderr)
+        return status
+
+
+def _expected_failure(e: BaseException) -> int | None:
+    """The exit status of an expected failure, or None for a bug (which keeps its traceback)."""
+    if isinstance(e, CLIError):
+        return 2
+    if isinstance(e, (FloatingPointError, OSError, MemoryError, ValueError)):
+        return 1
+    return None
+
+
+# errno -> the words a user reads (os.strerror's, lower-cased, with the hint of what to do)
+_OS_ERRORS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+
+
+def _message(e: BaseException) -> str:
+    if isinstance(e, MemoryError):
+        return "out of memory (try a smaller --batch-size or model)"
+    if isinstance(e, OSError) and e.errno is not None and e.strerror:
+        words = _OS_ERRORS.get(e.errno, e.strerror[:1].lower() + e.strerror[1:])
+        if e.filename is None:
+            return words
+        # Only a write can fill a disk or meet a read-only one; a permission can fail either way.
+        action = "cannot write" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "cannot access"
+        return f"{action} '{e.filename}': {words}"
+    return str(e) or type(e).__name__
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 if __name__ == "__main__":  # pragma: no cover
