@@ -369,8 +369,14 @@ def _whose(group: dict[str, Any]) -> str:
     while todo:
         cls = todo.pop(0)
         todo.extend(cls.__subclasses__())
-        hyper = {n for n, prm in inspect.signature(cls.__init__).parameters.items()
-                 if n not in ("self", "params") and prm.kind is not prm.VAR_KEYWORD and prm.kind is not prm.VAR_POSITIONAL}
+        if not cls.__module__.startswith("juanji."):  # juanji's own optimizers only: a guess, not a lookup
+            continue
+        try:
+            signature = inspect.signature(cls.__init__)
+        except (TypeError, ValueError):  # a user's class with an opaque __init__: no guess
+            continue
+        hyper = {n for n, prm in signature.parameters.items()
+                 if n not in ("self", "params") and prm.kind not in (prm.VAR_KEYWORD, prm.VAR_POSITIONAL)}
         if hyper and hyper <= set(group):
             names.append(cls.__name__)
     return f" (it holds those of {' or '.join(sorted(names))})" if names else ""
