@@ -103,9 +103,19 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None]) -> 
 # alive: leave it). An flock held while writing would also free itself when its holder dies, but
 # there is a moment between creating the file and locking it in which a cleaner would take a live
 # file for an orphan, and locks are unreliable on network file systems; a name is neither. The
-# host keeps two machines sharing a directory from judging each other's pids. A reused pid only
-# makes an orphan wait for a later save, never deletes a live file.
-_HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+# host keeps two machines sharing a directory from judging each other's pids, and on Linux it
+# includes the pid namespace, for containers that share a hostname (host networking) and a volume
+# but not their pids. A reused pid only makes an orphan wait for a later save, never deletes a
+# live file.
+def _writer_host() -> str:
+    host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+    try:
+        return f"{host}ns{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:  # not Linux
+        return host
+
+
+_HOST = _writer_host()
 _TEMP = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9]+)-(?P<pid>[0-9]+)\.[0-9a-f]{16}\.tmp$")
 
 
