@@ -405,3 +405,17 @@ def test_load_state_dict_of_a_non_dict_is_a_clear_type_error(bad) -> None:
     with pytest.raises(TypeError, match=rf"SGD.load_state_dict: expected a dict with keys 'state' and "
                                         rf"'param_groups', got {type(bad).__name__}"):
         opt.load_state_dict(bad)
+
+
+def test_state_with_decimal_string_indices_still_loads() -> None:
+    # A JSON round trip turns the state's int keys into strings; loading accepted them before the
+    # stricter checks and still does (a guard against over-tightening, not a new behaviour).
+    opt, _ = _stepped(Adam)
+    sd = opt.state_dict()
+    sd["state"] = {str(k): v for k, v in sd["state"].items()}
+    sd["param_groups"][0]["params"] = [str(k) for k in sd["param_groups"][0]["params"]]
+    params = [Parameter(np.ones((2, 3), np.float32)), Parameter(np.ones(4, np.float32))]
+    other = Adam(params, lr=0.5)
+    other.load_state_dict(sd)
+    assert other.state[params[1]]["step"] == 1
+    np.testing.assert_array_equal(other.state[params[1]]["exp_avg"], opt.state[opt.param_groups[0]["params"][1]]["exp_avg"])

@@ -265,18 +265,18 @@ class Optimizer:
         for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
             ng = self._loaded_group(op, gi, saved, group)
             for k, p in zip(saved["params"], group["params"]):
-                if int(k) in id_map:
+                k = _index(k)
+                if k in id_map:
                     raise ValueError(f"{op}: parameter index {k} appears twice in the state_dict's groups")
-                id_map[int(k)] = p
-                group_of[int(k)] = ng
+                id_map[k] = p
+                group_of[k] = ng
             new_groups.append(ng)
         state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         for k, entry in saved_state.items():
-            index = k if isinstance(k, (int, np.integer)) and not isinstance(k, bool) else None
-            if index is None or int(index) not in id_map:
+            index = _index(k)
+            if index is None or index not in id_map:
                 raise ValueError(f"{op}: the state_dict has state for parameter index {k!r}, "
                                  f"but its groups list only indices {sorted(id_map)}")
-            index = int(index)
             if not isinstance(entry, dict):
                 raise ValueError(f"{op}: the state of parameter {index} must be a dict, got {type(entry).__name__}")
             self._check_state_names(op, index, entry, group_of[index])
@@ -290,8 +290,7 @@ class Optimizer:
         if not isinstance(saved, dict):
             raise ValueError(f"{op}: parameter group {gi} must be a dict, got {type(saved).__name__}")
         indices = saved.get("params")
-        if not isinstance(indices, list) or not all(
-                isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in indices):
+        if not isinstance(indices, list) or not all(_index(k) is not None for k in indices):
             raise ValueError(f"{op}: parameter group {gi} must list its parameters as int indices under "
                              f"'params', got {indices!r:.80}")
         if len(indices) != len(group["params"]):
@@ -360,6 +359,15 @@ class Optimizer:
         except FloatingPointError as e:
             raise ValueError(f"{op}: state {name!r} of parameter {index}: {arr.dtype} values do not fit the "
                              f"parameter's {p.data.dtype} ({e})") from e
+
+
+def _index(k: Any) -> int | None:
+    """A parameter index: an int (or its decimal string, as a JSON round trip leaves it), else None."""
+    if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+        return int(k)
+    if isinstance(k, str) and k.isascii() and k.isdigit():
+        return int(k)
+    return None
 
 
 def _whose(group: dict[str, Any]) -> str:
