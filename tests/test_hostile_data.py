@@ -375,3 +375,121 @@ except ValueError as e:
 """, 512 << 20)
     assert out.returncode == 0, out.stderr[-2000:]
     assert str(d / "data_batch_2.bin") in out.stdout and "4294967297 bytes" in out.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Images: corrupt files that Pillow would decode to absurd sizes, truncated files, bombs
+# ---------------------------------------------------------------------------------------------
+
+def _jpeg_bytes(h: int = 8, w: int = 12, seed: int = 0, **save) -> bytes:
+    import io
+
+    from PIL import Image
+
+    arr = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", **save)
+    return buf.getvalue()
+
+
+def _with_sof_size(jpeg: bytes, h: int, w: int) -> bytes:
+    """The JPEG with the height and width in its start-of-frame segment replaced (found by its marker)."""
+    sof = next(m.start() for m in re.finditer(rb"\xff[\xc0\xc2]", jpeg))  # baseline or progressive SOF
+    return jpeg[:sof + 5] + struct.pack(">HH", h, w) + jpeg[sof + 9:]
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+@pytest.mark.parametrize("h,w", [(8, 20748), (35336, 12), (6, 16135)])
+def test_jpeg_whose_header_declares_far_more_than_its_data_is_refused(tmp_path, h, w, progressive):
+    from juanji.data import load_image
+
+    p = tmp_path / "odd.jpg"
+    p.write_bytes(_with_sof_size(_jpeg_bytes(progressive=progressive), h, w))
+    with pytest.raises(ValueError, match=re.escape(str(p))):
+        load_image(p)
+
+
+def test_real_jpegs_still_load(tmp_path):
+    """The plausibility check must not refuse honest files: uniform images compress best."""
+    import io
+
+    from PIL import Image
+
+    from juanji.data import load_image
+
+    for i, (arr, save) in enumerate([(np.zeros((1000, 1500, 3), np.uint8), {}),
+                                     (np.full((999, 3, 3), 200, np.uint8), {"progressive": True}),
+                                     (np.zeros((2000, 2000), np.uint8), {"quality": 1}),
+                                     (np.full((16, 4000, 3), 255, np.uint8), {"subsampling": 0}),
+                                     (np.zeros((2048, 2048), np.uint8), {"optimize": True}),
+                                     (np.zeros((2048, 2048), np.uint8), {"optimize": True, "progressive": True})]):
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "JPEG", **save)
+        p = tmp_path / f"plain{i}.jpg"
+        p.write_bytes(buf.getvalue())
+        got = load_image(p, mode="L" if arr.ndim == 2 else "RGB")
+        assert got.shape[1:] == arr.shape[:2]
+        assert np.abs(got.astype(int) - np.asarray(Image.open(p)).reshape(got.shape[1:] + (-1,))
+                      .transpose(2, 0, 1)).max() == 0
+
+
+def test_truncated_images_are_refused(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from juanji.data import load_image
+
+    jpeg = _jpeg_bytes(64, 64)
+    png = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(png, "PNG")
+    for name, data in [("t.jpg", jpeg[: len(jpeg) // 2]), ("t.png", png.getvalue()[: len(png.getvalue()) // 2])]:
+        p = tmp_path / name
+        p.write_bytes(data)
+        with pytest.raises(ValueError, match=re.escape(str(p))):
+            load_image(p)
+
+
+def _png(w: int, h: int, body: bool = False) -> bytes:
+    """A grayscale PNG declaring w x h, with black pixels (``body``) or an empty IDAT; correct CRCs."""
+    import zlib
+
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(bytes(1 + w)) for _ in range(h if body else 0)) + z.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("w,h,body", [(0, 5, False), (5, 0, False), (30000, 30000, False), (9000, 9000, True)])
+def test_image_sizes_zero_or_over_the_pixel_cap_are_refused_before_decoding(tmp_path, w, h, body):
+    """9000 x 9000 black pixels (81 M, 80 kB of PNG) is under Pillow's bomb check but over ours."""
+    p = tmp_path / "big.png"
+    p.write_bytes(_png(w, h, body))
+    out = run_capped(f"""
+try:
+    juanji.data.load_image({str(p)!r})
+except ValueError as e:
+    print("ValueError:", e)
+""", 256 << 20)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ValueError:" in out.stdout and str(p) in out.stdout and "MemoryError" not in out.stdout
+    if w * h > 1000:
+        assert "pixels" in out.stdout  # refused for its size, before decoding
+
+
+def test_pixel_cap_is_documented_and_adjustable(tmp_path):
+    from PIL import Image
+
+    from juanji.data import load_image
+    from juanji.data.folder import MAX_IMAGE_PIXELS
+
+    assert 10_000_000 <= MAX_IMAGE_PIXELS < 89_478_485  # below Pillow's own warning threshold
+    p = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((10, 300), np.uint8)).save(p)
+    with pytest.raises(ValueError, match=re.escape(str(p)) + r".*3000 pixels.*max_pixels=2000"):
+        load_image(p, mode="L", max_pixels=2000)
+    assert load_image(p, mode="L").shape == (1, 10, 300)
