@@ -418,4 +418,5 @@ def test_state_with_decimal_string_indices_still_loads() -> None:
     other = Adam(params, lr=0.5)
     other.load_state_dict(sd)
     assert other.state[params[1]]["step"] == 1
-    np.testing.assert_array_equal(other.state[params[1]]["exp_avg"], opt.state[opt.param_groups[0]["params"][1]]["exp_avg"])
+    theirs = opt.state[opt.param_groups[0]["params"][1]]["exp_avg"]
+    np.testing.assert_array_equal(other.state[params[1]]["exp_avg"], theirs)
