@@ -160,6 +160,20 @@ def test_integer_input_for_embedding():
     s = summary(Text(), (12,), dtype=np.int64)
     assert s.total_params == 800 + 18 and s.total_macs == 16
     assert _row(s, "emb").output_shapes == [(1, 12, 8)]
+    # the sizes are the arrays' own bytes: 12 int64 token ids in, float32 activations after
+    assert _row(s, "emb").output_bytes == 12 * 8 * 4
+    text = str(s)
+    assert "Input size (batch 1): 96 B" in text
+    assert "(sizes are the arrays' own: input int64, 8 bytes per element; activations float32, " \
+           "4 bytes per element)" in text
+    assert "activation sizes use int64" not in text
+
+
+def test_float64_footer_names_float64():
+    s = summary(nn.Sequential(nn.Linear(10, 20, dtype=np.float64)), (10,), dtype=np.float64)
+    assert "(sizes are the arrays' own: input float64, 8 bytes per element; activations float64, " \
+           "8 bytes per element)" in str(s)
+    assert "sizes are the arrays' own" not in str(summary(nn.Sequential(nn.Linear(10, 20)), (10,)))
 
 
 # --- memory --------------------------------------------------------------------------------
@@ -234,10 +248,11 @@ def test_table_text():
     for col in ("Output shape", "Param #", "MACs", "Output size"):
         assert col in header
     row = next(line for line in lines if line.startswith("0 (Conv2d)"))
-    # 32 x 100 x 100 x 150 floats = 192,000,000 bytes = 183.11 MB
-    assert "(32, 100, 100, 150)" in row and "2,800" in row and "40,500,000" in row and "183.11 MB" in row
+    # 32 x 100 x 100 x 150 floats = 192,000,000 bytes = 183.11 MiB (binary units, labelled as such)
+    assert "(32, 100, 100, 150)" in row and "2,800" in row and "40,500,000" in row and "183.11 MiB" in row
     assert row.index("2,800") + len("2,800") == header.index("Param #") + len("Param #")  # right-aligned
-    assert "Total params: 2,800 (10.94 KB)" in text
+    assert "Total params: 2,800 (10.94 KiB)" in text  # 11,200 bytes / 1024
+    assert " MB" not in text and " KB" not in text
     assert "Multiply-adds per sample: 40,500,000 (40.50 M)" in text
 
 
@@ -277,6 +292,27 @@ def test_zoo_models_published_counts():
     assert s.total_params == 433_890 and s.total_macs == 432_000 + 432_000 + 1_000
     lenet = summary(models.get_model("lenet5"), (1, 28, 28))
     assert lenet.total_params == 61_706   # 156 + 2,416 + 48,120 + 10,164 + 850
+
+
+def test_lenet5_original_counts_the_papers_parameters():
+    """LeCun et al. 1998, section II.B: C3 has 1,516 trainable parameters (60 of its 96 kernels
+    connected: 60 x 25 + 16 biases) and the network 60,000; the 900 weights of the unconnected
+    kernels are stored as fixed zeros and are not parameters."""
+    models = pytest.importorskip("juanji.models")
+    model = models.get_model("lenet5", variant="original")
+    s = summary(model, (1, 32, 32))
+    c3 = _row(s, "c3")
+    assert c3.params == 1_516 and c3.trainable_params == 1_516
+    assert s.trainable_params == 60_000
+    assert s.total_params == 60_000 + 84 * 10  # + the RBF output's fixed centres, not trained
+    assert (s.total_params, s.trainable_params) == (model.num_parameters(), model.num_parameters(trainable_only=True))
+    text = str(s)
+    assert "Trainable params: 60,000" in text
+    c3_line = next(line for line in text.splitlines() if line.lstrip().startswith("c3 (MaskedConv2d)"))
+    assert "1,516" in c3_line and "2,416" not in c3_line
+    # memory still counts every stored float: 61,740 weights of which 900 are the masked zeros
+    assert s.param_bytes == 4 * (60_840 + 900)
+    assert "900 stored weights are masked (fixed zeros)" in text
 
 
 def test_resnet18_against_torchvision():

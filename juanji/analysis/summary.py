@@ -10,10 +10,14 @@ under their block.
 Counting rules (the per-layer tables are in juanji/analysis/costs.py):
 
 * Parameters: a row shows the parameters its module holds directly; a container row
-  (one with children) shows the total of its sub-tree. Totals come from
-  ``model.parameters()``. Buffers (BatchNorm's running statistics) are not parameters, as
+  (one with children) shows the total of its sub-tree. A layer that keeps fixed weights
+  inside a Parameter and counts itself by overriding ``num_parameters`` (MaskedConv2d:
+  LeNet-5's C3 is 1,516 parameters, not its 2,416 stored floats) is counted its way, in its
+  row and the totals, so the totals equal ``model.num_parameters()``; memory figures count
+  every stored float. Buffers (BatchNorm's running statistics) are not parameters, as
   in PyTorch: they are reported apart and included in every memory figure.
 * Multiply-adds per sample: convolution and linear layers only (costs.py).
+* Sizes are bytes in binary units (KiB, MiB, GiB), each array at its own dtype.
 * Inference memory: parameters + buffers + the largest input-plus-output pair of one
   layer, at the batch size (what a sequential forward under ``no_grad`` needs at its
   peak; a residual network also keeps the skip branch alive, so treat it as a floor).
@@ -43,7 +47,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..nn.module import Module
-from ._format import format_table, human_bytes, human_count
+from ._format import format_table, human_count
 from ._trace import Call, check_input_shape, parent_name, trace
 from .costs import kept_bytes_extra, layer_macs, workspace_bytes
 
@@ -114,6 +118,7 @@ class ModelSummary:
     workspace_bytes_per_sample: int
     peak_pair_bytes_per_sample: int
     notes: list[str] = field(default_factory=list)
+    activation_dtypes: tuple[np.dtype, ...] = ()
 
     # --- derived totals ----------------------------------------------------------------
     @property
@@ -199,8 +204,13 @@ class ModelSummary:
             f"{human_bytes(train['workspace'])})",
             f"Training memory with SGD momentum: {human_bytes(self.training_bytes('momentum'))}",
         ]
-        if item != 4:
-            out.append(f"(activation sizes use {self.dtype}, {item} bytes per element)")
+        # Every size above is the arrays' own bytes (the input at its dtype, each layer's output
+        # at its own); say which dtypes those are whenever they are not all float32.
+        acts = self.activation_dtypes or (self.dtype,)
+        if any(d != np.float32 for d in (self.dtype, *acts)):
+            act_text = " and ".join(f"{d}, {d.itemsize} bytes per element" for d in acts)
+            out.append(f"(sizes are the arrays' own: input {self.dtype}, {item} bytes per element; "
+                       f"activations {act_text})")
         notes = list(self.notes)
         if any(not r.is_leaf for r in self.rows):
             notes.append("[brackets]: total of the rows indented below")
@@ -213,6 +223,28 @@ class ModelSummary:
     def __repr__(self) -> str:
         return (f"ModelSummary(model={self.model_name}, input_shape={self.input_shape}, "
                 f"total_params={self.total_params:,}, total_macs={self.total_macs:,})")
+
+
+def human_bytes(n: float) -> str:
+    """Bytes in binary units labelled as such: 11_200 -> "10.94 KiB", 192_000_000 -> "183.11 MiB"."""
+    n = float(n)
+    for unit, size in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{int(n)} B"
+
+
+def _counted_params(module: Module, trainable_only: bool) -> int:
+    """The parameters a module holds directly, as the module itself counts them.
+
+    A layer that stores fixed weights inside a Parameter (MaskedConv2d's unconnected
+    kernels, kept so the weight stays PyTorch-shaped) says so by overriding
+    ``num_parameters``; for a leaf, that is its own count. Otherwise: the elements.
+    """
+    if not module._modules and type(module).num_parameters is not Module.num_parameters:
+        return int(module.num_parameters(trainable_only=trainable_only))
+    return sum(p.numel() for p in module._parameters.values()
+               if p is not None and (p.requires_grad or not trainable_only))
 
 
 def _optimizer_slots(optimizer: str | int) -> int:
@@ -285,6 +317,8 @@ def summary(model: Module, input_shape: Sequence[int], batch_size: int = 1,
     rows, totals = _rows(calls, x, names, probe, batch)
 
     params = list(model.parameters())
+    total_params, trainable_params = _param_counts(model)
+    masked = sum(p.numel() for p in params) - total_params
     called = {id(c.module) for c in calls}
     called_params = {id(p) for m in model.modules() if id(m) in called
                      for p in m._parameters.values() if p is not None}
@@ -295,11 +329,14 @@ def summary(model: Module, input_shape: Sequence[int], batch_size: int = 1,
         notes.append("MACs exclude modules of unknown cost (marked ?): " + ", ".join(totals["unknown"]))
     if uncalled:
         notes.append(f"{uncalled:,} parameters belong to modules the forward pass did not call")
+    if masked:
+        notes.append(f"{masked:,} stored weights are masked (fixed zeros): not parameters, "
+                     "but counted in every memory figure")
+    activation_dtypes = tuple(dict.fromkeys(a.dtype for c in calls for a in c.outputs if a.dtype.kind in "fc"))
     return ModelSummary(
         model_name=type(model).__name__, input_shape=shape, batch_size=batch, dtype=x.dtype,
         rows=rows,
-        total_params=sum(p.numel() for p in params),
-        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        total_params=total_params, trainable_params=trainable_params,
         param_bytes=sum(p.data.nbytes for p in params),
         trainable_param_bytes=sum(p.data.nbytes for p in params if p.requires_grad),
         total_buffers=sum(b.numel() for b in buffers),
@@ -307,8 +344,23 @@ def summary(model: Module, input_shape: Sequence[int], batch_size: int = 1,
         total_macs=totals["macs"], unknown_macs=totals["unknown"], uncalled_params=uncalled,
         input_bytes_per_sample=x.nbytes // probe,
         kept_bytes_per_sample=totals["kept"], workspace_bytes_per_sample=totals["workspace"],
-        peak_pair_bytes_per_sample=totals["pair"], notes=notes,
+        peak_pair_bytes_per_sample=totals["pair"], notes=notes, activation_dtypes=activation_dtypes,
     )
+
+
+def _param_counts(model: Module) -> tuple[int, int]:
+    """(total, trainable) parameters, each module counted as its rows are (``_counted_params``),
+    each shared Parameter once. Equal to ``model.num_parameters()`` for every zoo model."""
+    seen: set[int] = set()
+    total = trainable = 0
+    for m in model.modules():
+        own = [p for p in m._parameters.values() if p is not None and id(p) not in seen]
+        if not own:
+            continue
+        seen.update(id(p) for p in own)
+        total += _counted_params(m, False)
+        trainable += _counted_params(m, True)
+    return total, trainable
 
 
 def _rows(calls: list[Call], x: np.ndarray, names: set[str], probe: int,
@@ -328,8 +380,9 @@ def _rows(calls: list[Call], x: np.ndarray, names: set[str], probe: int,
         new_out = sum(a.nbytes for a in c.outputs if not seen.known(a)) // probe
         for a in c.outputs:
             seen.add(a)
-        own = [p for p in c.module._parameters.values() if p is not None] if c.number == 1 else []
-        n_own = sum(p.numel() for p in own)
+        first = c.number == 1  # a repeated call shows no parameters: they were counted once
+        n_own = _counted_params(c.module, False) if first else 0
+        n_own_trainable = _counted_params(c.module, True) if first else 0
         macs = layer_macs(c.module, c.inputs, c.outputs, probe, n_own)
         if c.is_leaf:
             kept = new_out + kept_bytes_extra(c.module, c.inputs, c.outputs, probe)
@@ -353,7 +406,7 @@ def _rows(calls: list[Call], x: np.ndarray, names: set[str], probe: int,
             is_leaf=c.is_leaf,
             output_shapes=[(batch, *a.shape[1:]) if a.ndim and a.shape[0] == probe else a.shape
                            for a in c.outputs],
-            params=n_own, trainable_params=sum(p.numel() for p in own if p.requires_grad),
+            params=n_own, trainable_params=n_own_trainable,
             params_total=n_own, macs=macs, macs_total=macs,
             output_bytes=sum(a.nbytes for a in c.outputs) // probe * batch,
             kept_bytes=kept * batch, workspace_bytes=work * batch,
