@@ -545,27 +545,70 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--input", default=None, metavar="C,H,W",
                    help="input shape without the batch (default: the model's own, else 3,224,224)")
     s.add_argument("--batch", type=_positive_int, default=1, help="batch size for the memory figures (default 1)")
-    s.add_argument("--num-classes", type=_positive_int, default=1000,
-                   help="classes of the output layer (default 1000; the small nets' own default is 10)")
+    s.add_argument("--num-classes", type=_positive_int, default=None,
+                   help="classes of the output layer (default: the model's own: 10 for lenet5, 1000 for resnet18)")
+    s.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a keyword argument of the model's builder, VALUE read as JSON where it parses "
+                        "(aux_logits=false, variant=original); repeat for more")
     _debug_arg(s)
     s.set_defaults(func=cmd_summary)
     return parser
 
 
-def _default_input(name: str) -> tuple[int, int, int]:
-    """The input a builder is made for: (in_channels, input_size, input_size) defaults, else 3x224x224."""
+def _builder_options(name: str, options: Sequence[str]) -> dict[str, Any]:
+    """``--option KEY=VALUE`` as the builder's keyword arguments (VALUE as JSON where it parses)."""
     from .models import model_builder
 
     params = inspect.signature(model_builder(name)).parameters
-    c = params["in_channels"].default if "in_channels" in params else 3
-    if "input_size" not in params:
-        return int(c), 224, 224
-    size = params["input_size"].default
-    if isinstance(size, int):
-        return int(c), size, size
-    # The size depends on other defaults (lenet5: 28 for "modern"); the small nets record it.
-    shape = getattr(model_builder(name)(), "input_shape", None)
-    return tuple(int(v) for v in shape) if shape else (int(c), 224, 224)  # type: ignore[return-value]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs: dict[str, Any] = {}
+    for option in options:
+        key, sep, text = option.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise CLIError(f"--option must be KEY=VALUE, got {option!r}")
+        if key not in params and not takes_any:
+            raise CLIError(f"--option {key}: {name} has no such option; its options: {', '.join(params)}")
+        try:
+            kwargs[key] = json.loads(text)
+        except json.JSONDecodeError:
+            kwargs[key] = text  # a bare word: variant=original
+    return kwargs
+
+
+def _summary_model(name: str, num_classes: int | None, shape: tuple[int, int, int] | None,
+                   options: dict[str, Any]) -> tuple[Any, tuple[int, int, int]]:
+    """The model ``juanji summary`` describes and its input: the builder's own defaults
+    (classes, channels, input size), changed only by what the user gave."""
+    from .models import get_model, model_builder
+
+    params = inspect.signature(model_builder(name)).parameters
+    kwargs = dict(options)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if shape is not None:  # size the model for the given input where its builder can
+        c, h, w = shape
+        if "in_channels" in params:
+            kwargs.setdefault("in_channels", c)
+        if "input_size" in params and h == w:
+            kwargs.setdefault("input_size", h)
+    try:
+        model = get_model(name, **kwargs)
+    except (ValueError, TypeError) as e:
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise CLIError(f"cannot build {name} with {given or 'its defaults'}: {e}") from e
+    if shape is None:
+        # The input the model is made for: recorded by the fixed-input nets (lenet5's depends
+        # on its variant), else the builder's in_channels/input_size defaults, else 3x224x224.
+        recorded = getattr(model, "input_shape", None)
+        if recorded:
+            shape = tuple(int(v) for v in recorded)  # type: ignore[assignment]
+        else:
+            c = kwargs.get("in_channels", params["in_channels"].default if "in_channels" in params else 3)
+            size = kwargs.get("input_size", params["input_size"].default if "input_size" in params else 224)
+            size = size if isinstance(size, int) else 224
+            shape = (int(c), size, size)
+    return model, shape  # type: ignore[return-value]
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -575,16 +618,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     if args.model not in list_models():
         raise CLIError(f"unknown model {args.model!r}; known models: {', '.join(list_models())}")
-    if args.input is None:
-        shape = _default_input(args.model)
-    else:
+    shape = None
+    if args.input is not None:
         try:
             shape = tuple(int(v) for v in args.input.split(","))
         except ValueError:
             raise CLIError(f"--input must be C,H,W integers such as 3,224,224, got {args.input!r}") from None
         if len(shape) != 3 or min(shape) < 1:
             raise CLIError(f"--input must be three positive integers C,H,W, got {args.input!r}")
-    model, _ = build_model(args.model, args.num_classes, shape)
+    model, shape = _summary_model(args.model, args.num_classes, shape, _builder_options(args.model, args.option))
     print(summary(model, shape, batch_size=args.batch))
     return 0
 

@@ -207,3 +207,33 @@ def test_validation_is_held_out_of_training_and_the_test_set_measured_once(tmp_p
     assert ", val " not in out.err
     with open(tmp_path / "b" / "history.csv", newline="") as f:
         assert not any(k.startswith("val_") for k in next(csv.DictReader(f)))
+
+
+@pytest.mark.parametrize("argv,shown", [
+    # each model at its own defaults (10 classes, 1x28x28), not with 1,000 classes
+    (["summary", "lenet5"], ["input: (1, 28, 28)", "Total params: 61,706 "]),
+    (["summary", "simple_convnet"], ["input: (1, 28, 28)", "Total params: 433,890 "]),
+    (["summary", "signs_convnet"], ["input: (3, 64, 64)"]),
+    (["summary", "lenet5", "--num-classes", "26"], ["Total params: 63,066 "]),  # 61,706 + 16 x 84 + 16
+    # builder options: the 1998 LeNet-5 at its 32x32 input, with the paper's 60,000
+    (["summary", "lenet5", "--option", "variant=original"], ["input: (1, 32, 32)", "Trainable params: 60,000 "]),
+    # torchvision's GoogLeNet without the auxiliary classifiers: 6,624,904 parameters
+    (["summary", "googlenet", "--option", "aux_logits=false", "--input", "3,64,64"], ["Total params: 6,624,904 "]),
+])
+def test_summary_uses_the_models_own_defaults_and_options(argv, shown, capsys):
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for text in shown:
+        assert text in out, (text, out[:400])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["summary", "lenet5", "--option", "colour=red"],
+     "--option colour: lenet5 has no such option; its options: num_classes, in_channels, variant, input_size"),
+    (["summary", "lenet5", "--option", "variant"], "--option must be KEY=VALUE, got 'variant'"),
+    (["summary", "lenet5", "--option", "variant=new"], "cannot build lenet5 with variant='new':"),
+])
+def test_summary_bad_options_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"juanji summary: error: {message}") and err.count("\n") == 1, err
