@@ -249,12 +249,15 @@ def safe_unpickle(path: str | os.PathLike) -> Any:
         (10000, 3072)
     """
     path = Path(path)
-    size = path.stat().st_size  # FileNotFoundError for a missing file
-    if size > MAX_PICKLE_BYTES:
-        raise ValueError(f"safe_unpickle: refusing to load {path}: {size} bytes is more than MAX_PICKLE_BYTES "
-                         f"({MAX_PICKLE_BYTES})")
-    with open(path, "rb") as f:
-        raw = f.read(MAX_PICKLE_BYTES + 1)
+    with open(path, "rb") as f:  # FileNotFoundError for a missing file
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_PICKLE_BYTES:
+            raise ValueError(f"safe_unpickle: refusing to load {path}: {size} bytes is more than MAX_PICKLE_BYTES "
+                             f"({MAX_PICKLE_BYTES})")
+        # read() sizes its buffer from the file; read(n) would allocate n bytes up front.
+        raw = f.read()
+    if len(raw) > MAX_PICKLE_BYTES:  # the file grew while it was read
+        raise ValueError(f"safe_unpickle: refusing to load {path}: more than MAX_PICKLE_BYTES ({MAX_PICKLE_BYTES})")
     try:
         # BytesIO.read(n) returns at most what the file holds, however large the n a file declares.
         obj = _RestrictedUnpickler(io.BytesIO(raw)).load()

@@ -219,7 +219,7 @@ class MNIST(ArrayDataset):
         if y.ndim != 1 or y.dtype != np.uint8:
             raise ValueError(f"{self.name}: {labels} should hold uint8 labels (N,), got {y.dtype} {y.shape}")
         if len(x) != len(y):
-            raise ValueError(f"{self.name}: {images.name} has {len(x)} images but {labels.name} has {len(y)} labels")
+            raise ValueError(f"{self.name}: {images} has {len(x)} images but {labels} has {len(y)} labels")
         if y.size and y.max() >= len(self.classes):
             raise ValueError(f"{self.name}: {labels} has label {int(y.max())}, outside [0, {len(self.classes)})")
         super().__init__(x, y, transform=transform, target_transform=target_transform)  # (N, 1, H, W)
