@@ -35,10 +35,11 @@ __all__ = ["CIFAR10", "CIFAR100", "safe_unpickle"]
 _PIXELS = 3 * 32 * 32
 
 
-#: The largest pickle ``safe_unpickle`` reads: a documented cap, far above CIFAR-100's 155 MB
-#: ``train`` file, so that a file can never make the reader hold more than this (plus the arrays
-#: it describes, which are backed by bytes of the file itself).
-MAX_PICKLE_BYTES = 1 << 30
+#: The largest file ``safe_unpickle`` and the binary-version reader read (1 GiB): a documented
+#: cap, far above CIFAR-100's 155 MB ``train`` file, checked from the file's size before it is
+#: read. (An unpickled array is backed by bytes of the file itself, so a load holds about twice
+#: the file at most, never what a file merely declares.)
+MAX_FILE_BYTES = 1 << 30
 
 # The dtypes an array in a data file may have: plain booleans, integers and floats ('u1' for
 # CIFAR). No object dtype (it would hold arbitrary objects), no structured, sub-array,
@@ -48,6 +49,7 @@ _SIMPLE_DTYPES = frozenset({"b1", "i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8"
 # numpy's own dtype pickle state for a simple dtype, after its byte order:
 # (version 3, byteorder, subarray, names, fields, elsize, alignment, flags).
 _SIMPLE_DTYPE_STATE_TAIL = (None, None, None, -1, -1, 0)
+_BYTE_ORDERS = ("<", ">", "|", "=", b"<", b">", b"|", b"=")  # str, or bytes from a Python 2 file
 
 _MAX_DIMS = 32
 
@@ -200,7 +202,7 @@ class _RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
             raise _Refused(f"refused BUILD on a {type(inst).__name__} (only arrays and dtypes made by "
                            f"_reconstruct and dtype() take a state, once)")
         if isinstance(inst, np.dtype):
-            if not (type(state) is tuple and len(state) == 8 and state[0] == 3 and state[1] in ("<", ">", "|", "=", b"<", b">", b"|", b"=")
+            if not (type(state) is tuple and len(state) == 8 and state[0] == 3 and state[1] in _BYTE_ORDERS
                     and state[2:] == _SIMPLE_DTYPE_STATE_TAIL):
                 raise _Refused(f"refused the dtype state {state!r} (only a plain numeric dtype's)")
             inst.__setstate__(state)
@@ -235,7 +237,7 @@ def safe_unpickle(path: str | os.PathLike) -> Any:
     each array backed by exactly as many bytes of the file as its shape and dtype need (see
     ``_RestrictedUnpickler`` for the few names a file may use and the checks on each).
     Python 2 strings are read as bytes (``encoding="bytes"``), as CIFAR's keys are. Files over
-    ``MAX_PICKLE_BYTES`` are refused before they are read.
+    ``MAX_FILE_BYTES`` are refused before they are read.
 
     Raises:
         FileNotFoundError: no such file.
@@ -251,13 +253,13 @@ def safe_unpickle(path: str | os.PathLike) -> Any:
     path = Path(path)
     with open(path, "rb") as f:  # FileNotFoundError for a missing file
         size = os.fstat(f.fileno()).st_size
-        if size > MAX_PICKLE_BYTES:
-            raise ValueError(f"safe_unpickle: refusing to load {path}: {size} bytes is more than MAX_PICKLE_BYTES "
-                             f"({MAX_PICKLE_BYTES})")
+        if size > MAX_FILE_BYTES:
+            raise ValueError(f"safe_unpickle: refusing to load {path}: {size} bytes is more than MAX_FILE_BYTES "
+                             f"({MAX_FILE_BYTES})")
         # read() sizes its buffer from the file; read(n) would allocate n bytes up front.
         raw = f.read()
-    if len(raw) > MAX_PICKLE_BYTES:  # the file grew while it was read
-        raise ValueError(f"safe_unpickle: refusing to load {path}: more than MAX_PICKLE_BYTES ({MAX_PICKLE_BYTES})")
+    if len(raw) > MAX_FILE_BYTES:  # the file grew while it was read
+        raise ValueError(f"safe_unpickle: refusing to load {path}: more than MAX_FILE_BYTES ({MAX_FILE_BYTES})")
     try:
         # BytesIO.read(n) returns at most what the file holds, however large the n a file declares.
         obj = _RestrictedUnpickler(io.BytesIO(raw)).load()
@@ -344,10 +346,9 @@ def _binary_batch(path: Path, specs: tuple[LabelSpec, ...]) -> tuple[np.ndarray,
     if size % record:
         raise ValueError(f"CIFAR: {path} is truncated or corrupt: {size} bytes is not a whole number of "
                          f"{record}-byte records ({n_labels} label byte(s) + {_PIXELS} pixels)")
-    if size > MAX_PICKLE_BYTES:
-        raise ValueError(f"CIFAR: {path} is {size} bytes, more than a CIFAR batch can be "
-                         f"(MAX_PICKLE_BYTES, {MAX_PICKLE_BYTES})")
-    raw = np.fromfile(path, dtype=np.uint8)
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"CIFAR: {path} is {size} bytes, more than MAX_FILE_BYTES ({MAX_FILE_BYTES})")
+    raw = np.fromfile(path, dtype=np.uint8, count=size)  # never more than was checked
     if raw.size != size:  # the file changed under us
         raise ValueError(f"CIFAR: {path} changed while it was read ({size} bytes, then {raw.size})")
     rows = raw.reshape(-1, record)  # (N, n_labels + 3072)
