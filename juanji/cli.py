@@ -162,6 +162,9 @@ def _scheduler(name: str, opt: Any, epochs: int) -> Any:
 # Files that show a folder already holds a run (config.json is written first).
 RUN_FILES = ("config.json", "weights.safetensors", "weights.npz", "last.safetensors", "last.npz",
              "history.csv", "log.csv")
+# Every file a run writes: --overwrite removes the old run's before the new one starts, so the
+# folder never mixes two runs (an old weights.npz beside a new last.safetensors). Other files stay.
+RUN_OUTPUTS = (*RUN_FILES, "best.safetensors", "best.npz", "learning_curves.png")
 
 
 def _claim_run_folder(out: Path, resume: str | None, overwrite: bool) -> int:
@@ -170,8 +173,9 @@ def _claim_run_folder(out: Path, resume: str | None, overwrite: bool) -> int:
     The lock is ``flock`` on ``out/.lock``, held until the returned descriptor is closed or the
     process ends, so two runs can never mix their files and a killed run leaves no stale lock
     (the file stays; the kernel drops the lock). A folder holding a finished or stopped run is
-    refused unless ``--resume`` continues a checkpoint inside it or ``--overwrite`` is given:
-    nothing a user saved is replaced by accident.
+    refused unless ``--resume`` continues a checkpoint inside it or ``--overwrite`` is given
+    (which removes the old run's files, ``RUN_OUTPUTS``, and no others): nothing a user saved
+    is replaced by accident.
     """
     out.mkdir(parents=True, exist_ok=True)
     lock = out / ".lock"
@@ -188,6 +192,9 @@ def _claim_run_folder(out: Path, resume: str | None, overwrite: bool) -> int:
             raise CLIError(f"--out '{out}' already holds a run ({', '.join(existing)}); continue it with "
                            f"--resume '{out / 'last.safetensors'}', replace it with --overwrite, or choose "
                            "another --out")
+        if existing and overwrite and not resuming_here:  # a resumed run needs its checkpoint
+            for name in RUN_OUTPUTS:
+                (out / name).unlink(missing_ok=True)
     except BaseException:
         os.close(fd)
         raise
@@ -237,7 +244,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             data_part = preset_key if preset_key == "folder" else args.data
             out = claim(Path("runs") / f"{data_part}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
         config = {k: v for k, v in vars(args).items() if k != "func"}
-        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        # Atomic, like every other file of the run: a full disk must not leave half a config.
+        text = (json.dumps(config, indent=2) + "\n").encode("utf-8")
+        juanji.io.atomic_write(out / "config.json", lambda f: f.write(text))
         callbacks: list[Any] = [ModelCheckpoint(out, save_best=False), CSVLogger(out / "log.csv")]
         if args.patience is not None:
             callbacks.append(EarlyStopping(patience=args.patience))
@@ -507,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, metavar="DIR", help="run folder (default runs/<data>-<model>-<time>)")
     t.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue from a checkpoint (e.g. DIR/last.safetensors)")
     t.add_argument("--overwrite", action="store_true",
-                   help="write into an --out folder that already holds a run, replacing its files")
+                   help="use an --out folder that already holds a run: its run files (weights, checkpoints, "
+                        "logs, config, curves) are removed first; other files stay")
     t.add_argument("--format", choices=("safetensors", "npz"), default="safetensors", help="weights file format")
     t.add_argument("--quiet", action="store_true", help="no progress output; print only the test accuracy")
     _threads_arg(t)

@@ -231,3 +231,19 @@ def test_without_a_terminal_one_line_per_epoch(tmp_path):
     assert [ln.split(":")[0] for ln in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"], res.stderr
     for ln in lines:
         assert "train loss " in ln and "accuracy " in ln and "val loss " in ln and " s " in ln + " ", ln
+
+
+def test_overwrite_replaces_the_old_run_whole_and_keeps_other_files(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("config.json", "weights.npz", "best.safetensors", "log.csv"):
+        (out / name).write_text("old run")
+    (out / "notes.txt").write_text("mine")
+    assert main(["train", "--epochs", "1", "--out", str(out), "--quiet"]) == 2
+    assert (out / "weights.npz").read_text() == "old run"  # refused: nothing touched
+    assert main(["train", "--epochs", "1", "--out", str(out), "--quiet", "--overwrite"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert "weights.npz" not in names and "best.safetensors" not in names  # no mix of two runs
+    assert {"weights.safetensors", "last.safetensors", "config.json", "log.csv", "notes.txt"} <= names
+    assert (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "config.json").read_text())["overwrite"] is True
