@@ -9,7 +9,14 @@
 ``weights.safetensors`` (the final weights, with the model name, class names and input
 shape in its metadata, so ``evaluate``/``predict`` need only ``--weights``),
 ``last.safetensors`` (a full checkpoint for ``--resume``), ``history.csv``,
-``learning_curves.png`` and ``config.json`` (the arguments).
+``learning_curves.png`` and ``config.json`` (the arguments). The run holds the folder
+(``flock`` on ``.lock``) while it lasts, and a folder that already holds a run is refused
+unless ``--resume`` continues it or ``--overwrite`` replaces it. Validation is 10% of the
+training data held out (``--val-split``); the test set is measured once, at the end.
+
+Errors users can meet (bad arguments or files, divergence, a full or read-only disk, out of
+memory) print as one line, ``juanji <command>: error: ...``, with a non-zero exit status
+(2 for a bad argument or file, 1 for a failure while running); ``--debug`` shows the traceback.
 
 Data sets by name: ``digits`` (scikit-learn's bundled 8x8 digits, the default),
 ``fashion-mnist`` (Debian's dataset-fashion-mnist, or ``--root``), ``mnist``, ``cifar10``,
