@@ -304,7 +304,7 @@ def _cifar10_dir(tmp_path: Path, fmt: str = "python") -> Path:
 def test_cifar10_out_of_range_label_is_reported_as_it_is(tmp_path, bad, shown):
     d = _cifar10_dir(tmp_path)
     (d / "data_batch_4").write_bytes(pickle.dumps({b"data": np.zeros((3, 3072), np.uint8), b"labels": [3, bad, 9]},
-                                                  protocol=2))
+                                                  protocol=4))
     with pytest.raises(ValueError, match=re.escape(str(d / "data_batch_4")) + r".*\blabel " + re.escape(shown)
                        + r" .*outside \[0, 10\)"):
         CIFAR10(tmp_path)
@@ -334,7 +334,7 @@ def test_cifar100_out_of_range_labels_name_file_and_value(tmp_path):
 def test_cifar_labels_that_are_not_a_flat_int_list(tmp_path, labels, why):
     d = _cifar10_dir(tmp_path)
     (d / "data_batch_2").write_bytes(pickle.dumps({"data": np.zeros((3, 3072), np.uint8), "labels": labels},
-                                                  protocol=2))
+                                                  protocol=4))
     with pytest.raises(ValueError, match=re.escape(str(d / "data_batch_2")) + ".*" + why):
         CIFAR10(tmp_path)
 
@@ -354,7 +354,7 @@ def test_cifar_empty_batch_is_refused_clearly(tmp_path):
                                   {"label_names": [b"a", 7]}])
 def test_cifar_bad_meta_file(tmp_path, meta):
     d = _cifar10_dir(tmp_path)
-    (d / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    (d / "batches.meta").write_bytes(pickle.dumps(meta, protocol=4))  # BINBYTES: no _codecs needed
     with pytest.raises(ValueError, match=re.escape(str(d / "batches.meta"))):
         CIFAR10(tmp_path)
 
