@@ -8,15 +8,12 @@ hand-written opcodes, struct, gzip, Pillow).
 
 from __future__ import annotations
 
-import json
-import os
 import pickle
-import random
 import re
 import struct
-from dataclasses import dataclass, field
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
@@ -183,9 +180,6 @@ resource.setrlimit(resource.RLIMIT_AS, (_cap, _cap))
 
 def run_capped(code: str, extra_bytes: int, timeout: float = 120) -> "subprocess.CompletedProcess[str]":
     """Run ``code`` in a fresh Python (juanji and numpy imported) allowed ``extra_bytes`` more address space."""
-    import subprocess
-    import sys
-
     return subprocess.run([sys.executable, "-c", _CAPPED_PRELUDE + code, str(extra_bytes)], capture_output=True,
                           text=True, timeout=timeout, cwd=Path(__file__).resolve().parent.parent)
 
@@ -499,223 +493,8 @@ def test_pixel_cap_is_documented_and_adjustable(tmp_path):
     assert load_image(p, mode="L").shape == (1, 10, 300)
 
 
-# ---------------------------------------------------------------------------------------------
-# Fuzzing every reader: byte flips and truncations of one valid small file of each format
-# ---------------------------------------------------------------------------------------------
-
-def mutations(data: bytes, seed: int, n: int) -> Iterator[bytes]:
-    """``n`` damaged copies of ``data``, the same for the same seed.
-
-    Truncations (a fifth), appended garbage, and 1-4 point changes: a random byte, one bit
-    flipped, 0x00 or 0xff, or four bytes set to a boundary value of a 32-bit size field (either
-    byte order). Half the positions fall in the first 64 bytes and a quarter in the last 64,
-    where headers, pickle structure and gzip trailers are; the rest anywhere.
-    """
-    rng = random.Random(seed)
-    boundary = [0, 1, 0x7F, 0x80, 0xFF, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0x0001_0000]
-
-    def position(size: int) -> int:
-        r = rng.random()
-        if r < 0.5:
-            return rng.randrange(min(64, size))
-        if r < 0.75:
-            return size - 1 - rng.randrange(min(64, size))
-        return rng.randrange(size)
-
-    for _ in range(n):
-        kind = rng.random()
-        if kind < 0.2 or len(data) < 2:
-            yield data[:rng.randrange(len(data))] if data else b""
-            continue
-        if kind < 0.25:
-            yield data + rng.randbytes(rng.randint(1, 64))
-            continue
-        d = bytearray(data)
-        for _ in range(rng.randint(1, 4)):
-            i, op = position(len(d)), rng.random()
-            if op < 0.35:
-                d[i] = rng.randrange(256)
-            elif op < 0.6:
-                d[i] ^= 1 << rng.randrange(8)
-            elif op < 0.75:
-                d[i] = rng.choice((0x00, 0xFF))
-            else:
-                value = rng.choice(boundary).to_bytes(4, rng.choice(("big", "little")))
-                d[i:i + 4] = value[:len(d) - i]
-        yield bytes(d)
-
-
-@dataclass
-class FuzzTarget:
-    """One reader on one file: ``load(path)`` reads the file at ``path`` (written with a mutation)
-    and ``sane(result)`` says whether what it returned is a believable load of such a file."""
-
-    name: str
-    path: Path
-    load: Callable[[Path], Any]
-    sane: Callable[[Any], bool]
-
-
-@dataclass
-class FuzzReport:
-    cases: int = 0
-    clean_errors: int = 0
-    loads: int = 0
-    defects: list[str] = field(default_factory=list)
-
-
-def _overwrite(path: Path, data: bytes) -> None:
-    """Replace the file's content in place. (Not write_bytes: ext4 flushes a file truncated to
-    zero length when it is closed, milliseconds per case, most of the fuzz run's time.)"""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
-    try:
-        os.write(fd, data)
-        os.ftruncate(fd, len(data))
-    finally:
-        os.close(fd)
-
-
-def fuzz(target: FuzzTarget, seed: int, n: int) -> FuzzReport:
-    """Run ``target``'s reader on ``n`` mutations of its file; a defect is any other exception,
-    an error message that does not name the file, or a load that ``sane`` rejects."""
-    original = target.path.read_bytes()
-    report = FuzzReport()
-    try:
-        for k, data in enumerate(mutations(original, seed, n)):
-            _overwrite(target.path, data)
-            report.cases += 1
-            try:
-                result = target.load(target.path)
-            except (ValueError, FileNotFoundError) as e:
-                if str(target.path) in str(e):
-                    report.clean_errors += 1
-                else:
-                    report.defects.append(f"{target.name} case {k}: message does not name the file: {e!r:.300}")
-            except Exception as e:  # noqa: BLE001 - what escaped is the finding
-                report.defects.append(f"{target.name} case {k}: {type(e).__name__}: {e!s:.300}")
-            else:
-                if target.sane(result):
-                    report.loads += 1
-                else:
-                    report.defects.append(f"{target.name} case {k}: accepted an implausible result {result!r:.200}")
-    finally:
-        _overwrite(target.path, original)
-    return report
-
-
-def fuzz_targets(root: Path) -> list[FuzzTarget]:
-    """One small valid file of each format the readers take, written under ``root``."""
-    import io
-
-    from PIL import Image
-
-    from juanji.data import MNIST, FashionMNIST, ImageFolder, load_image, read_idx
-    from tests.test_data_readers import write_cifar10, write_cifar100, write_idx
-
-    def is_array(a: Any) -> bool:
-        return isinstance(a, np.ndarray) and a.dtype.isnative and a.nbytes <= 1032 * 4096
-
-    def cifar_ok(ds: Any) -> bool:
-        return ds.data.shape[1:] == (3, 32, 32) and ds.data.dtype == np.uint8 and len(ds.targets) == len(ds.data) \
-            and len(ds.data) <= 20 and int(ds.targets.min()) >= 0 and int(ds.targets.max()) < len(ds.classes)
-
-    def mnist_ok(ds: Any) -> bool:
-        return ds.data.ndim == 4 and ds.data.dtype == np.uint8 and len(ds.targets) == len(ds.data) \
-            and ds.data.nbytes <= 1032 * 4096
-
-    def image_ok(a: Any) -> bool:
-        return isinstance(a, np.ndarray) and a.dtype == np.uint8 and a.ndim == 3 and a.shape[0] == 3 \
-            and a.shape[1] * a.shape[2] <= 1 << 22
-
-    rng = np.random.default_rng(0)
-    targets = []
-    idx = write_idx(root / "a.idx", rng.integers(0, 256, (3, 4, 5), dtype=np.uint8), 8)
-    targets.append(FuzzTarget("read_idx plain", idx, read_idx, is_array))
-    idx_f = write_idx(root / "f.idx", rng.standard_normal((2, 3)).astype(np.float32), 0x0D)
-    targets.append(FuzzTarget("read_idx float32", idx_f, read_idx, is_array))
-    idx_gz = write_idx(root / "a.idx.gz", rng.integers(0, 256, (3, 4, 5), dtype=np.uint8), 8, gz=True)
-    targets.append(FuzzTarget("read_idx gzip", idx_gz, read_idx, is_array))
-    mn = root / "mnist"
-    mn.mkdir()
-    write_idx(mn / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (3, 28, 28), dtype=np.uint8), 8, gz=True)
-    write_idx(mn / "t10k-labels-idx1-ubyte", np.array([1, 2, 9], np.uint8), 8)
-    targets.append(FuzzTarget("MNIST images", mn / "t10k-images-idx3-ubyte.gz",
-                              lambda p: MNIST(p.parent, train=False), mnist_ok))
-    targets.append(FuzzTarget("FashionMNIST labels", mn / "t10k-labels-idx1-ubyte",
-                              lambda p: FashionMNIST(p.parent, train=False), mnist_ok))
-
-    write_cifar10(root / "c10py", "python", n=1)
-    c10 = root / "c10py" / "cifar-10-batches-py"
-    targets.append(FuzzTarget("CIFAR10 python batch", c10 / "data_batch_2", lambda p: CIFAR10(p.parent), cifar_ok))
-    targets.append(FuzzTarget("CIFAR10 python meta", c10 / "batches.meta", lambda p: CIFAR10(p.parent), cifar_ok))
-    write_cifar10(root / "c10bin", "binary", n=1)
-    c10b = root / "c10bin" / "cifar-10-batches-bin"
-    targets.append(FuzzTarget("CIFAR10 binary batch", c10b / "test_batch.bin",
-                              lambda p: CIFAR10(p.parent, train=False), cifar_ok))
-    write_cifar100(root / "c100py", "python", n=2)
-    c100 = root / "c100py" / "cifar-100-python"
-    targets.append(FuzzTarget("CIFAR100 python", c100 / "test", lambda p: CIFAR100(p.parent, train=False), cifar_ok))
-    write_cifar100(root / "c100bin", "binary", n=2)
-    targets.append(FuzzTarget("CIFAR100 binary", root / "c100bin" / "cifar-100-binary" / "train.bin",
-                              lambda p: CIFAR100(p.parent), cifar_ok))
-    x = rng.integers(0, 256, (1, 3072), dtype=np.uint8)
-    for proto in (2, 4, 5):
-        p = root / f"resave{proto}.pkl"
-        p.write_bytes(pickle.dumps({"data": x, "labels": [3], "batch_label": "b"}, protocol=proto))
-        targets.append(FuzzTarget(f"safe_unpickle protocol {proto}", p, safe_unpickle, lambda o: True))
-
-    img = rng.integers(0, 256, (8, 12, 3), dtype=np.uint8)
-    for fmt, ext, save in [("JPEG", "jpg", {}), ("JPEG", "jpeg", {"progressive": True}), ("PNG", "png", {})]:
-        buf = io.BytesIO()
-        Image.fromarray(img).save(buf, fmt, **save)
-        p = root / f"img.{ext}"
-        p.write_bytes(buf.getvalue())
-        targets.append(FuzzTarget(f"load_image {ext}{' progressive' if save else ''}", p, load_image, image_ok))
-    folder = root / "folder" / "cat"
-    folder.mkdir(parents=True)
-    Image.fromarray(img).save(folder / "a.png")
-    targets.append(FuzzTarget("ImageFolder", folder / "a.png", lambda p: ImageFolder(p.parent.parent)[0][0],
-                              image_ok))
-    return targets
-
-
-def fuzz_all(root: Path, seed: int, n: int) -> dict[str, FuzzReport]:
-    """Every target of ``fuzz_targets``, ``n`` cases each."""
-    return {t.name: fuzz(t, seed + i, n) for i, t in enumerate(fuzz_targets(root))}
-
-
-def test_mutations_are_reproducible_and_varied():
-    data = bytes(range(200))
-    a, b = list(mutations(data, 7, 200)), list(mutations(data, 7, 200))
-    assert a == b and len(a) == 200
-    assert sum(len(m) < len(data) for m in a) > 20 and sum(len(m) > len(data) for m in a) > 2
-    assert sum(len(m) == len(data) and m != data for m in a) > 100
-    assert list(mutations(data, 8, 200)) != a
-
-
-def test_fuzz_every_reader_under_a_memory_cap(tmp_path):
-    """A few hundred damaged copies of each reader's file: each a sane load or a ValueError /
-    FileNotFoundError naming the file; in a process allowed 1 GiB more than it starts with, so
-    an allocation bomb fails too."""
-    out = run_capped(f"""
-import json, pathlib, time, warnings
-warnings.simplefilter("ignore")  # Pillow warns about some damaged files; the outcome is what counts
-from tests.test_hostile_data import fuzz_all
-t0 = time.perf_counter()
-reports = fuzz_all(pathlib.Path({str(tmp_path)!r}), seed=1234, n=300)
-print(json.dumps({{"seconds": time.perf_counter() - t0,
-                  "reports": {{k: vars(r) for k, r in reports.items()}}}}))
-""", 1 << 30, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    reports = result["reports"]
-    lines = [f"{k}: {r['cases']} cases, {r['clean_errors']} clean errors, {r['loads']} loads, "
-             f"{len(r['defects'])} defects" for k, r in reports.items()]
-    print(f"fuzz: {result['seconds']:.1f} s\n" + "\n".join(lines))
-    defects = [d for r in reports.values() for d in r["defects"]]
-    assert not defects, "\n".join(defects[:20])
-    for k, r in reports.items():
-        assert r["cases"] == 300 and r["clean_errors"] > 0, k  # every reader met damage it had to refuse
+# The byte-flip and truncation fuzz run over every reader lives in tests/fuzz_readers.py
+# (run by tests/test_fuzz.py).
 
 
 def test_mnist_count_mismatch_names_both_files_in_full(tmp_path):
