@@ -331,7 +331,7 @@ def test_bad_trainer_arguments():
 
 @pytest.mark.parametrize("val_label", ["validation", "test"])
 def test_learning_curves_name_the_held_out_curve(tmp_path, monkeypatch, val_label):
-    # juanji train without --val-split validates on the test set; the legend must say so.
+    # a caller that validates on a test set must be able to say so in the legend
     from matplotlib.axes import Axes
 
     from juanji.train import History

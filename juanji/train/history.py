@@ -137,8 +137,9 @@ class History:
         Args:
             path: the ``.png`` file.
             title: an optional figure title.
-            val_label: legend name of the ``val_*`` curves ("test" when they were measured
-                on the test set, as ``juanji train`` does without ``--val-split``).
+            val_label: legend name of the ``val_*`` curves (``juanji train`` holds its
+                validation data out of the training set, so "validation"; a caller that
+                validates on a test set should say "test").
         """
         try:
             from matplotlib.figure import Figure

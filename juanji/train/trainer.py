@@ -10,6 +10,12 @@
 over ``train``; ``epochs`` counts epochs from the start of the run, so
 ``fit(..., epochs=10, resume="last.safetensors")`` after epoch 4 trains epochs 5 to 10.
 
+Divergence stops a run: a NaN or infinite loss at the step it happens, a NaN or infinite
+parameter or buffer (a running variance can overflow while the loss stays finite) at the end
+of the epoch, with a ``DivergedError`` (a FloatingPointError) naming the epoch, step and tensor;
+``save_checkpoint`` refuses such weights, so the last checkpoint on disk stays the last good one.
+``verbose`` draws a progress bar on a terminal and prints one line per epoch anywhere else.
+
 Resuming is exact: a checkpoint holds the model, optimizer, scheduler, epoch, history,
 callbacks' state and random-generator states (juanji's global generator, which drives
 dropout and, by default, shuffling; and the train loader's own, if it has one), so
