@@ -673,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = _expected_failure(e)
         if status is None:
             raise  # a bug: the traceback is what a report needs
-        print(f"juanji {args.command}: error: {_one_line(_message(e))}", file=sys.stderr)
+        print(f"juanji {args.command}: error: {_one_line(_message(e, args.command))}", file=sys.stderr)
         return status
 
 
@@ -696,9 +696,11 @@ _OS_ERRORS = {
 }
 
 
-def _message(e: BaseException) -> str:
+def _message(e: BaseException, command: str) -> str:
     if isinstance(e, MemoryError):
-        return "out of memory (try a smaller --batch-size or model)"
+        # the commands with a --batch-size say which knob to turn
+        hint = " (try a smaller --batch-size or model)" if command in ("train", "evaluate") else ""
+        return "out of memory" + hint
     if isinstance(e, OSError) and e.errno is not None and e.strerror:
         words = _OS_ERRORS.get(e.errno, e.strerror[:1].lower() + e.strerror[1:])
         if e.filename is None:

@@ -247,3 +247,18 @@ def test_overwrite_replaces_the_old_run_whole_and_keeps_other_files(tmp_path, ca
     assert {"weights.safetensors", "last.safetensors", "config.json", "log.csv", "notes.txt"} <= names
     assert (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / "config.json").read_text())["overwrite"] is True
+
+
+def test_out_of_memory_in_predict_is_one_line(weights, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from juanji.train import Trainer
+
+    def predict(self, *args, **kwargs):
+        raise MemoryError("Unable to allocate 4.66 TiB for an array")
+
+    monkeypatch.setattr(Trainer, "predict", predict)
+    img = tmp_path / "d.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(img)
+    assert main(["predict", str(img), "--weights", str(weights)]) == 1
+    assert _one_error_line(capsys.readouterr().err, "predict") == "juanji predict: error: out of memory"
