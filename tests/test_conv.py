@@ -888,6 +888,89 @@ def test_conv_of_an_empty_batch_matches_torch(x_shape, w_shape, kwargs, direct):
     np.testing.assert_array_equal(b.grad.data, tb.grad.numpy())
 
 
+# --- strides wider than the window: work and memory scale with the output ---------------------
+BIG = 10**9
+# (op, input shape, weight shape, kwargs for both, kwargs for PyTorch where they differ)
+WIDE_STRIDE_CASES = [
+    ("conv2d", (2, 3, 8, 8), (4, 3, 3, 3), dict(stride=BIG), None),
+    ("conv2d", (2, 3, 8, 8), (4, 3, 3, 3), dict(stride=10**7), None),              # the reported case
+    ("conv2d", (2, 3, 9, 10), (4, 3, 3, 3), dict(stride=4, padding=1), None),      # s = k + 1
+    ("conv2d", (2, 3, 9, 10), (4, 3, 3, 2), dict(stride=(4, 3)), None),            # s = k + 1, both axes
+    ("conv2d", (2, 3, 8, 8), (4, 3, 3, 3), dict(stride=(1, BIG), padding=(1, 2)), None),
+    ("conv2d", (2, 3, 8, 8), (4, 3, 3, 3), dict(stride=(BIG, 2)), None),
+    ("conv2d", (1, 2, 23, 9), (3, 2, 3, 2), dict(stride=(7, BIG), dilation=(2, 3), padding=1), None),
+    ("conv2d", (2, 4, 8, 8), (4, 1, 3, 3), dict(stride=BIG, padding=1, groups=4), None),  # depthwise
+    ("conv2d", (2, 4, 8, 8), (6, 2, 3, 3), dict(stride=(BIG, 5), groups=2), None),
+    ("conv2d", (2, 3, 8, 8), (4, 3, 1, 1), dict(stride=BIG, padding=1), None),     # 1x1 kernel
+    ("conv2d", (2, 3, 8, 8), (4, 3, 1, 1), dict(stride=3), None),
+    ("conv2d", (64, 8, 8, 8), (8, 8, 3, 3), dict(stride=BIG), None),               # batch-last sizes
+    # "same" with a huge stride: out = ceil(8 / s) = 1 and the pad total max(e - n, 0) = 3 for
+    # a 3-tap kernel dilated by 5 (e = 11): PyTorch refuses "same" with stride > 1, so it
+    # gets TensorFlow's pads (1 before, 2 after) explicitly.
+    ("conv2d", (2, 3, 8, 8), (4, 3, 3, 3), dict(stride=BIG, dilation=5, padding="same"),
+     dict(stride=BIG, dilation=5, padding=0, pad=(1, 2, 1, 2))),
+    # Huge padding must not be materialised either: with P = S the windows start at padded
+    # 0, S, 2S, i.e. input -S, 0, S, so an 8-long input sees one window at its start whatever
+    # S >= 8 is: P = S = 10**9 gives what P = S = 10 gives, which PyTorch can pad.
+    ("conv2d", (2, 3, 8, 8), (4, 3, 3, 3), dict(stride=BIG, padding=BIG), dict(stride=10, padding=10)),
+    ("conv1d", (2, 3, 8), (4, 3, 3), dict(stride=BIG, padding=1), None),
+    ("conv1d", (2, 3, 30), (4, 3, 3), dict(stride=5, dilation=2, padding=2), None),
+    ("conv3d", (1, 2, 5, 6, 7), (3, 2, 2, 3, 2), dict(stride=(BIG, 1, 4), padding=1), None),
+]
+
+
+@pytest.mark.parametrize("op,x_shape,w_shape,kwargs,torch_kwargs", WIDE_STRIDE_CASES)
+def test_strides_wider_than_the_window_match_torch(op, x_shape, w_shape, kwargs, torch_kwargs):
+    # Every route used to gather or loop by the stride: stride 10**7 on 8x8 took a minute and
+    # 690 MB for a 1x1 output (the phase loops of the products per kernel row), 10**9 asked for
+    # 67 GiB; a huge padding was allocated in full.
+    torch = torch_or_skip()
+    tf = torch.nn.functional
+    tkw = dict(torch_kwargs or kwargs)
+    pad = tkw.pop("pad", None)
+    # PyTorch's own backward takes time by the stride (10**5 already runs for minutes); an axis
+    # with a stride past its padded size has one window whatever the stride, so PyTorch gets
+    # the padded size there instead: the same single window at the start.
+    nd = len(x_shape) - 2
+    strides, pads = ntuple(tkw["stride"], nd, op, "stride"), ntuple(tkw.get("padding", 0), nd, op, "padding")
+    sizes = [n + 2 * p + (0 if pad is None else pad[2 * (nd - 1 - i)] + pad[2 * (nd - 1 - i) + 1])
+             for i, (n, p) in enumerate(zip(x_shape[2:], pads))]
+    tkw["stride"] = tuple(min(s, n) for s, n in zip(strides, sizes))
+
+    def tconv(x, w, b):
+        return getattr(tf, op)(x if pad is None else tf.pad(x, pad), w, b, **tkw)
+
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(x_shape).astype(np.float32), rng.standard_normal(w_shape).astype(np.float32),
+              rng.standard_normal(w_shape[0]).astype(np.float32)]
+    check_torch(lambda x, w, b: getattr(F, op)(x, w, b, **kwargs), tconv, arrays, what=f"{op} {kwargs}")
+    if math.prod(getattr(F, op)(Tensor(arrays[0]), Tensor(arrays[1]), **kwargs).shape) <= 1000:
+        check_gradcheck(lambda x, w, b: getattr(F, op)(x, w, b, **kwargs), [a.astype(np.float64) for a in arrays])
+
+
+@pytest.mark.parametrize("route", [dict(batch_last=False), dict(batch_last=True),
+                                   dict(batch_last=False, rowshift=True), dict(batch_last=True, rowshift=True),
+                                   dict(batch_last=False, compiled=False)])
+def test_a_huge_stride_costs_what_its_output_costs(route):
+    # Memory (numpy reports its allocations to tracemalloc) bounded by a small multiple of the
+    # input: a (2, 4, 8, 8) float32 input is 2 KB; before, stride 10**9 asked for 67 GiB.
+    import tracemalloc
+    x = juanji.randn(2, 4, 8, 8, requires_grad=True)
+    for w, kwargs in [(juanji.randn(6, 4, 3, 3, requires_grad=True), dict(stride=BIG, padding=BIG)),
+                      (juanji.randn(4, 1, 3, 3, requires_grad=True), dict(stride=BIG, groups=4)),
+                      (juanji.randn(6, 4, 5, 5, requires_grad=True), dict(stride=(BIG, 1), dilation=(BIG // 10, 1),
+                                                                           padding=(BIG // 2, 2)))]:
+        with conv_route(**route):
+            tracemalloc.start()
+            try:
+                y = F.conv2d(x, w, stride=kwargs.pop("stride"), **kwargs)
+                y.sum().backward()
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        assert peak < 2**20, f"stride {kwargs}: peak {peak} bytes for output {y.shape}"
+
+
 def test_tensorflow_documented_same_and_valid_example():
     # tf.nn.conv2d docs: NHWC input (1, 13, 5, 5), 6x3 filter from 5 to 2 channels,
     # strides (5, 2): "same" gives 3x3 (padding rows 1 top / 2 bottom, cols 1 / 1), "valid" 2x2.

@@ -735,9 +735,70 @@ def _check_conv_args(op: str, spatial: int, input: Any, weight: Any, bias: Any, 
     return {"stride": stride_t, "padding": pads, "dilation": dilation_t, "groups": groups}
 
 
+# --- strides wider than the window -----------------------------------------------------------
+# Along an axis whose stride S exceeds the dilated kernel extent E = D*(K-1) + 1, the windows
+# do not overlap and the S - E positions between them are never read. The routes above work on
+# the whole padded input and some loop over stride phases (products per kernel row, the compiled
+# depthwise loops), so their time and memory would grow with S and the padding (stride 10**7 on
+# 8x8: a minute for a 1x1 output) instead of with the output. There, only the taps are gathered:
+#
+#     xg[..., o*K + t] = xp[..., o*S + t*D]      o < OUT, t < K    (xp: the padded input)
+#
+# which is zero where o*S + t*D - PB falls outside the input (no padding is materialised), and
+# the conv runs on xg with stride K, dilation 1 and no padding along that axis: window o of xg
+# is exactly the K taps of window o of xp, so the output is the same, OUT*K long per axis. Its
+# backward is the adjoint scatter; the taps are distinct, so it is a plain assignment.
+# Strides below _GATHER_MIN_STRIDE keep their routes: the only ordinary convs with S > E are
+# ResNet's 1x1 stride-2 shortcuts, whose routes were measured as they are.
+_GATHER_MIN_STRIDE = 3
+
+
+class _GatherTaps(Function):
+    """xg = x at the given input positions per spatial axis, zero where a position is -1."""
+
+    def forward(self, x: np.ndarray, taps: dict[int, np.ndarray]) -> np.ndarray:
+        self.save_for_backward(x.shape, taps)
+        for axis, pos in taps.items():
+            inside = pos >= 0
+            x = xp.take(x, xp.where(inside, pos, 0), axis=axis)  # (..., OUT*K, ...)
+            x[(slice(None),) * axis + (~inside,)] = 0  # taps in the padding
+        return x
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray]:
+        shape, taps = self.saved
+        for axis, pos in reversed(taps.items()):
+            inside = pos >= 0
+            size = list(grad.shape)
+            size[axis] = shape[axis]
+            dx = xp.zeros(size, dtype=grad.dtype)
+            head = (slice(None),) * axis
+            dx[head + (pos[inside],)] = grad[head + (inside,)]  # distinct taps: no sums needed
+            grad = dx
+        return grad, None  # nothing for taps
+
+
+def _gather_wide_strides(x: Tensor, kernel: Sequence[int], params: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
+    """Where the stride exceeds the dilated kernel extent, gather only the taps (see above)."""
+    stride, padding, dilation = list(params["stride"]), list(params["padding"]), list(params["dilation"])
+    taps: dict[int, np.ndarray] = {}
+    for i, (n, k) in enumerate(zip(x.shape[2:], kernel)):
+        s, d, (pb, pa) = stride[i], dilation[i], padding[i]
+        if s < _GATHER_MIN_STRIDE or s <= d * (k - 1) + 1:
+            continue
+        out = (n + pb + pa - d * (k - 1) - 1) // s + 1
+        pos = (np.arange(out)[:, None] * s + np.arange(k)[None, :] * d - pb).reshape(-1)  # (OUT*K,)
+        taps[2 + i] = np.where((pos >= 0) & (pos < n), pos, -1)
+        stride[i], padding[i], dilation[i] = k, (0, 0), 1
+    if not taps:
+        return x, params
+    return _GatherTaps.apply(x, taps), dict(params, stride=tuple(stride), padding=tuple(padding),
+                                            dilation=tuple(dilation))
+
+
 def _conv(op: str, spatial: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any,
           padding: Any, dilation: Any, groups: int) -> Tensor:
     params = _check_conv_args(op, spatial, input, weight, bias, stride, padding, dilation, groups)
+    input, params = _gather_wide_strides(input, weight.shape[2:], params)
     return ConvNd.apply(input, weight, bias, **params)
 
 
