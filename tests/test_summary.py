@@ -257,8 +257,8 @@ def test_table_text():
 
 
 def test_human_units():
-    assert human_bytes(512) == "512 B" and human_bytes(2048) == "2.00 KB"
-    assert human_bytes(3 * 1024 ** 2 + 512 * 1024) == "3.50 MB" and human_bytes(5 * 1024 ** 3) == "5.00 GB"
+    assert human_bytes(512) == "512 B" and human_bytes(2048) == "2.00 KiB"
+    assert human_bytes(3 * 1024 ** 2 + 512 * 1024) == "3.50 MiB" and human_bytes(5 * 1024 ** 3) == "5.00 GiB"
     assert human_count(999) == "999" and human_count(153_600) == "153.60 k"
     assert human_count(1_399_500_000) == "1.40 G"
 

@@ -1,4 +1,4 @@
-"""Human-readable numbers for the summary tables: thousands separators, KB/MB/GB, k/M/G."""
+"""Human-readable numbers for the summary tables: thousands separators, KiB/MiB/GiB, k/M/G."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ __all__ = ["human_bytes", "human_count", "format_table"]
 
 
 def human_bytes(n: float) -> str:
-    """Bytes in binary units, as Keras prints them: 512 -> "512 B", 3_613_400 -> "3.45 MB".
+    """Bytes in binary units labelled as such: 512 -> "512 B", 11_200 -> "10.94 KiB", 3_613_400 -> "3.45 MiB".
 
-    KB, MB and GB are 1024, 1024**2 and 1024**3 bytes.
+    KiB, MiB and GiB are 1024, 1024**2 and 1024**3 bytes (Keras prints these as "KB"/"MB",
+    which are 1000-based units: the label says what was computed).
     """
     n = float(n)
-    for unit, size in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("KB", 1024)):
+    for unit, size in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
         if abs(n) >= size:
             return f"{n / size:.2f} {unit}"
     return f"{int(n)} B"

@@ -47,7 +47,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..nn.module import Module
-from ._format import format_table, human_count
+from ._format import format_table, human_bytes, human_count
 from ._trace import Call, check_input_shape, parent_name, trace
 from .costs import kept_bytes_extra, layer_macs, workspace_bytes
 
@@ -223,15 +223,6 @@ class ModelSummary:
     def __repr__(self) -> str:
         return (f"ModelSummary(model={self.model_name}, input_shape={self.input_shape}, "
                 f"total_params={self.total_params:,}, total_macs={self.total_macs:,})")
-
-
-def human_bytes(n: float) -> str:
-    """Bytes in binary units labelled as such: 11_200 -> "10.94 KiB", 192_000_000 -> "183.11 MiB"."""
-    n = float(n)
-    for unit, size in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{int(n)} B"
 
 
 def _counted_params(module: Module, trainable_only: bool) -> int:
