@@ -689,3 +689,45 @@ def test_no_cache_under_no_grad():
     with juanji.no_grad():
         out = F.max_pool2d(x, 2)
     assert not out.requires_grad and out._ctx is None
+
+
+# --- strides wider than the window ------------------------------------------------------------
+BIG = 10**9
+WIDE_STRIDE_POOLS = [
+    ("max_pool2d", (2, 3, 8, 8), (3,), dict(stride=BIG, padding=1, ceil_mode=True)),
+    ("max_pool2d", (2, 3, 8, 9), ((2, 3),), dict(stride=(BIG, 4), dilation=(3, 1))),
+    ("max_pool1d", (2, 3, 8), (3,), dict(stride=BIG, padding=1)),
+    ("max_pool3d", (1, 2, 5, 6, 7), (2,), dict(stride=(BIG, 1, 3), ceil_mode=True)),
+    ("avg_pool2d", (2, 3, 8, 8), (3,), dict(stride=BIG, padding=1, ceil_mode=True)),
+    ("avg_pool2d", (2, 3, 8, 8), (3,), dict(stride=(4, BIG), padding=1, count_include_pad=False)),
+    ("avg_pool1d", (2, 3, 8), (2,), dict(stride=BIG, ceil_mode=True)),
+    ("avg_pool3d", (1, 2, 5, 6, 7), (3,), dict(stride=BIG, padding=1)),
+    ("lp_pool2d", (2, 3, 8, 8), (2.0, 3), dict(stride=BIG, ceil_mode=True)),
+    ("lp_pool1d", (2, 3, 8), (2.0, 3), dict(stride=BIG)),
+]
+
+
+@pytest.mark.usefixtures("max_pool_route")
+@pytest.mark.parametrize("op,shape,args,kwargs", WIDE_STRIDE_POOLS)
+def test_strides_wider_than_the_window_match_torch_in_bounded_memory(op, shape, args, kwargs):
+    # Time and memory scale with the output, not the stride (numpy reports its allocations to
+    # tracemalloc; the input is at most 2.3 KB). PyTorch gets the padded size as the stride
+    # where ours is larger: one window at the start either way (its backward takes time by
+    # the stride).
+    import tracemalloc
+    torch = torch_or_skip()
+    nd = len(shape) - 2
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    stride = kwargs["stride"] if isinstance(kwargs["stride"], tuple) else (kwargs["stride"],) * nd
+    pad = kwargs.get("padding", 0)
+    tkw = dict(kwargs, stride=tuple(min(s, n + 2 * pad) for s, n in zip(stride, shape[2:])))
+    check_torch(lambda t: getattr(F, op)(t, *args, **kwargs),
+                lambda t: getattr(torch.nn.functional, op)(t, *args, **tkw), [x], what=op)
+    t = Tensor(x, requires_grad=True)
+    tracemalloc.start()
+    try:
+        getattr(F, op)(t, *args, **kwargs).sum().backward()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"{op} {kwargs}: peak {peak} bytes"
