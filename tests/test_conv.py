@@ -971,6 +971,39 @@ def test_a_huge_stride_costs_what_its_output_costs(route):
         assert peak < 2**20, f"stride {kwargs}: peak {peak} bytes for output {y.shape}"
 
 
+@pytest.mark.parametrize("op,x_shape,w_shape,kwargs,message", [
+    ("conv2d", (2, 3, 8, 8), (0, 3, 3, 3), {},
+     r"conv2d: weight has 0 output channels \(weight shape \(0, 3, 3, 3\)\); groups=1 needs at least 1"),
+    ("conv2d", (0, 3, 8, 8), (0, 3, 3, 3), dict(padding=1, stride=2),
+     r"conv2d: weight has 0 output channels \(weight shape \(0, 3, 3, 3\)\); groups=1 needs at least 1"),
+    ("conv2d", (2, 4, 8, 8), (0, 2, 3, 3), dict(groups=2),
+     r"conv2d: weight has 0 output channels \(weight shape \(0, 2, 3, 3\)\); groups=2 needs at least 2"),
+    ("conv1d", (2, 3, 8), (0, 3, 3), {},
+     r"conv1d: weight has 0 output channels \(weight shape \(0, 3, 3\)\); groups=1 needs at least 1"),
+    ("conv2d", (2, 0, 8, 8), (4, 0, 3, 3), {},
+     r"conv2d: input has 0 channels \(input shape \(2, 0, 8, 8\)\); a convolution needs at least one"),
+    ("conv2d", (2, 0, 8, 8), (4, 0, 3, 3), dict(groups=2),
+     r"conv2d: input has 0 channels \(input shape \(2, 0, 8, 8\)\); a convolution needs at least one"),
+])
+def test_empty_channel_axes_raise_clear_errors(op, x_shape, w_shape, kwargs, message):
+    # Zero output channels: PyTorch 2.14.1 raises ("expected weight to be at least 1 at
+    # dimension 0"); ours gave NumPy's reshape error. Zero input channels: PyTorch returns an
+    # (N, 0, H', W') output whatever O the weight declares (not the O bias planes the empty sum
+    # would give), a shape the next layer cannot take; ours raised ZeroDivisionError. Both are
+    # now a clear error naming the op, the argument and the shape.
+    torch = torch_or_skip()
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(x_shape).astype(np.float32), rng.standard_normal(w_shape).astype(np.float32)
+    with pytest.raises(ValueError, match=message):
+        getattr(F, op)(Tensor(x), Tensor(w), **kwargs)
+    tconv = getattr(torch.nn.functional, op)
+    if w_shape[0] == 0:
+        with pytest.raises(RuntimeError, match="expected weight to be at least"):
+            tconv(torch.tensor(x), torch.tensor(w), **kwargs)
+    else:
+        assert tconv(torch.tensor(x), torch.tensor(w), **kwargs).shape[1] == 0 != w_shape[0]
+
+
 def test_tensorflow_documented_same_and_valid_example():
     # tf.nn.conv2d docs: NHWC input (1, 13, 5, 5), 6x3 filter from 5 to 2 channels,
     # strides (5, 2): "same" gives 3x3 (padding rows 1 top / 2 bottom, cols 1 / 1), "valid" 2x2.

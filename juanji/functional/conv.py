@@ -701,6 +701,13 @@ def _check_conv_args(op: str, spatial: int, input: Any, weight: Any, bias: Any, 
         raise TypeError(f"{op}: input dtype {x.dtype} and weight dtype {w.dtype} differ")
     o_ch, cg = w.shape[:2]
     c = x.shape[1]
+    # Empty channel axes: PyTorch raises for O < groups; for C = 0 it returns (N, 0, ...)
+    # whatever O the weight declares, a shape no next layer takes, so that is an error here too.
+    if o_ch < groups:
+        raise ValueError(f"{op}: weight has {o_ch} output channels (weight shape {w.shape}); "
+                         f"groups={groups} needs at least {groups}")
+    if c == 0:
+        raise ValueError(f"{op}: input has 0 channels (input shape {x.shape}); a convolution needs at least one")
     if o_ch % groups != 0:
         raise ValueError(
             f"{op}: out channels {o_ch} (weight shape {w.shape}) are not divisible by groups={groups}")
