@@ -174,3 +174,48 @@ def test_checkpoint_of_one_optimizer_is_refused_by_another_at_load_time(tmp_path
     assert again.param_groups[0]["lr"] == 1e-2
     with pytest.raises(ValueError, match=r"lacks SGD's hyper-parameters .* \(it holds those of Adam or AdamW\)"):
         sgd.load_state_dict(load_checkpoint(path)["optimizer"])
+
+
+@pytest.mark.parametrize("damage", ["optimizer", "epoch", "callbacks", "scheduler"])
+def test_a_resume_that_does_not_fit_changes_nothing(tmp_path, damage):
+    """The model part of this checkpoint fits, a later part does not: the trainer keeps all its
+    own state (model, optimizer, rng, counters) and the error names the file."""
+    from juanji.train import EarlyStopping, Trainer
+
+    def net():
+        juanji.manual_seed(1)
+        return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+
+    src = net()
+    src_opt = Adam(src.parameters(), lr=0.1)
+    F.cross_entropy(src(juanji.randn(5, 4)), juanji.tensor([0, 1, 0, 1, 1])).backward()
+    src_opt.step()
+    for p in src.parameters():
+        p.data += 1.0  # the checkpoint's model differs from the trainer's in every entry
+    state = {"epoch": 3, "optimizer": src_opt.state_dict(), "rng": juanji.get_rng_state(),
+             "callbacks": [["EarlyStopping", EarlyStopping(patience=2).state_dict()]]}
+    if damage == "optimizer":
+        state["optimizer"] = SGD(src.parameters(), lr=0.1, momentum=0.9).state_dict()
+    elif damage == "epoch":
+        state["epoch"] = "three"
+    elif damage == "callbacks":
+        state["callbacks"] = [["EarlyStopping", {"best": "high", "wait": []}]]
+    path = save_checkpoint(tmp_path / "last.safetensors", model=src.state_dict(), **state)
+
+    model = net()
+    opt = Adam(model.parameters(), lr=0.1)
+    F.cross_entropy(model(juanji.randn(5, 4)), juanji.tensor([1, 1, 0, 0, 1])).backward()
+    opt.step()
+    sched = CosineAnnealingLR(opt, T_max=5) if damage == "scheduler" else None
+    trainer = Trainer(model, opt, "cross_entropy", scheduler=sched)
+    trainer._callbacks = [EarlyStopping(patience=2)]
+    before_model = {k: v.copy() for k, v in model.state_dict().items()}
+    before_opt = json.dumps(pack(opt.state_dict())[0], sort_keys=True)
+    before_rng = juanji.get_rng_state()
+    with pytest.raises(ValueError, match=str(path).replace(".", r"\.")):
+        trainer.load_checkpoint(path)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before_model[k], err_msg=k)
+    assert json.dumps(pack(opt.state_dict())[0], sort_keys=True) == before_opt
+    assert juanji.get_rng_state() == before_rng
+    assert trainer.epoch == 0 and trainer.global_step == 0

@@ -24,6 +24,7 @@ dropout and, by default, shuffling; and the train loader's own, if it has one), 
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
@@ -395,10 +396,45 @@ class Trainer:
     def load_checkpoint(self, path: str | os.PathLike[str], train_loader: Any = None) -> int:
         """Restore a ``save_checkpoint`` file into this trainer; returns the epoch it was saved after.
 
-        Callbacks currently attached (during ``fit``) get their saved state back, matched
-        by position and class name.
+        All or nothing: the model, optimizer, scheduler, counters, history, random generators,
+        loader and callbacks either all take the checkpoint's state, or (when any part of it
+        does not fit) all keep their own and a ValueError names the file. Callbacks currently
+        attached (during ``fit``) get their saved state back, matched by position and class name.
         """
-        ckpt = load_checkpoint(path)
+        ckpt = load_checkpoint(path)  # a malformed file is refused here, naming it
+        loader = train_loader if train_loader is not None else self._train_loader
+        # Each part checks what it is given, but only its own part: a checkpoint whose model
+        # fits and whose optimizer state does not would otherwise leave a half-restored run.
+        # So the trainer's own state is kept first and put back if any part refuses.
+        before = self._restorable_state(loader)
+        try:
+            self._restore(ckpt, path, loader)
+        except Exception as e:
+            self._restore(before, path, loader)
+            if isinstance(e, ValueError) and str(path) in str(e):
+                raise
+            raise ValueError(f"load_checkpoint: '{path}' does not fit this trainer, nothing was changed: "
+                             f"{type(e).__name__}: {e}") from e
+        return self.epoch
+
+    def _restorable_state(self, loader: Any) -> dict[str, Any]:
+        """A deep copy of everything ``_restore`` sets, in the checkpoint's own form."""
+        state: dict[str, Any] = {
+            "model": {k: np.array(v, copy=True) for k, v in self.model.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "epoch": self.epoch, "global_step": self.global_step, "history": list(self.history),
+            "rng": get_rng_state(),
+            "callbacks": [[type(cb).__name__, copy.deepcopy(cb.state_dict())] for cb in self._callbacks],
+        }
+        if self.scheduler is not None:
+            state["scheduler"] = copy.deepcopy(self.scheduler.state_dict())
+        if loader is not None and callable(getattr(loader, "state_dict", None)):
+            state["loader"] = copy.deepcopy(loader.state_dict())
+        elif isinstance(getattr(loader, "generator", None), np.random.Generator):
+            state["loader"] = {"generator": copy.deepcopy(loader.generator.bit_generator.state)}
+        return state
+
+    def _restore(self, ckpt: dict[str, Any], path: str | os.PathLike[str], loader: Any) -> None:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None:
@@ -410,12 +446,10 @@ class Trainer:
         self.global_step = int(ckpt.get("global_step", 0))
         self.history = History(ckpt.get("history", []))
         set_rng_state(ckpt["rng"])
-        _set_loader_state(train_loader if train_loader is not None else self._train_loader, ckpt.get("loader"))
-        saved = ckpt.get("callbacks", [])
-        for cb, entry in zip(self._callbacks, saved):
+        _set_loader_state(loader, ckpt.get("loader"))
+        for cb, entry in zip(self._callbacks, ckpt.get("callbacks", [])):
             if entry[0] == type(cb).__name__:
                 cb.load_state_dict(entry[1])
-        return self.epoch
 
 
 def _short(name: str) -> str:
