@@ -377,7 +377,7 @@ def _load_model(weights: str, model_name: str | None, num_classes: int | None = 
     try:
         load_weights(model, path)
     except ValueError as e:
-        raise CLIError(f"the weights in '{path}' do not fit {name}: {e}") from e
+        raise CLIError(f"{name} cannot take these weights: {e}") from e  # e names the file
     model.eval()
     return model, meta
 
