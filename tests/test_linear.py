@@ -163,3 +163,31 @@ def test_identity() -> None:
     x = juanji.randn(2, 3)
     assert layer(x) is x
     assert repr(layer) == repr(torch.nn.Identity()) and layer.state_dict() == {}
+
+
+@pytest.mark.parametrize("n_in,n_out", [(0, 3), (4, 0), (0, 0)])
+def test_linear_with_an_empty_feature_axis_is_pytorchs(n_in, n_out) -> None:
+    # PyTorch allows in_features = 0: its init warns "Initializing zero-element tensors is a
+    # no-op", the bias bound 1/sqrt(fan_in) becomes 0 (bias zeros), the output is the bias and
+    # the bias gradient counts the rows. Ours raised ZeroDivisionError in the init.
+    torch = torch_or_skip()
+    with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
+        layer = nn.Linear(n_in, n_out)
+    with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
+        t_layer = torch.nn.Linear(n_in, n_out)
+    assert layer.weight.shape == tuple(t_layer.weight.shape) == (n_out, n_in)
+    np.testing.assert_array_equal(layer.bias.data, t_layer.bias.detach().numpy())  # zeros (bound 0)
+    x = np.random.default_rng(0).standard_normal((2, 5, n_in)).astype(np.float32)
+    check_torch(lambda x, w, b: F.linear(x, w, b), torch.nn.functional.linear,
+                [x, layer.weight.data, np.ones(n_out, np.float32)], what="linear, empty features")
+
+
+@pytest.mark.parametrize("name", ["kaiming_uniform_", "kaiming_normal_", "he_uniform_", "he_normal_"])
+def test_kaiming_init_of_an_empty_tensor_warns_and_leaves_it(name) -> None:
+    torch = torch_or_skip()
+    t = Tensor(np.full((3, 0), 7.0, np.float32))
+    with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
+        assert getattr(nn.init, name)(t) is t
+    if name.startswith("kaiming"):
+        with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
+            getattr(torch.nn.init, name)(torch.empty(3, 0))

@@ -17,6 +17,7 @@ Backward, with G = dL/dy of shape (N, OUT):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,8 @@ __all__ = ["linear"]
 class Linear(Function):
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
         lead = x.shape[:-1]
-        x2 = x.reshape(-1, x.shape[-1])                   # (N, IN), a view when x is contiguous
+        # N spelled out, not -1: with IN = 0 (nn.Linear(0, k), as PyTorch allows) -1 is ambiguous.
+        x2 = x.reshape(math.prod(lead), x.shape[-1])      # (N, IN), a view when x is contiguous
         out = blas.matmul(x2, w.T)                        # (N, OUT), one GEMM
         if b is not None:
             out += b                                      # (N, OUT), in place on a fresh array
@@ -42,7 +44,7 @@ class Linear(Function):
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
         x2, w, x_shape = self.saved
-        g2 = g.reshape(-1, g.shape[-1])                   # (N, OUT)
+        g2 = g.reshape(math.prod(g.shape[:-1]), g.shape[-1])  # (N, OUT); N spelled out as in forward
         gx = gw = gb = None
         if self.needs_input_grad[0]:
             gx = blas.matmul(g2, w).reshape(x_shape)      # (*, IN)
