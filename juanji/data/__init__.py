@@ -18,10 +18,10 @@ copies bundled with scikit-learn.
 
 from . import transforms
 from .bundled import SAMPLE_IMAGE_NAMES, Digits, SampleImages, load_sample_image
-from .cifar import CIFAR10, CIFAR100, safe_unpickle
+from .cifar import CIFAR10, CIFAR100, MAX_FILE_BYTES, safe_unpickle
 from .dataset import ArrayDataset, ConcatDataset, Dataset, Subset, TensorDataset, random_split
-from .folder import IMG_EXTENSIONS, ImageFolder, load_image
-from .idx import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, MNIST, FashionMNIST, read_idx
+from .folder import IMG_EXTENSIONS, MAX_IMAGE_PIXELS, ImageFolder, load_image
+from .idx import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, MAX_IDX_BYTES, MNIST, FashionMNIST, read_idx
 from .loader import DataLoader
 from .transforms import (
     CenterCrop,
@@ -42,6 +42,7 @@ __all__ = [
     "read_idx", "MNIST", "FashionMNIST", "FASHION_MNIST_CLASSES", "DEBIAN_FASHION_MNIST",
     "CIFAR10", "CIFAR100", "safe_unpickle", "Digits", "SampleImages", "load_sample_image", "SAMPLE_IMAGE_NAMES",
     "ImageFolder", "load_image", "IMG_EXTENSIONS", "transforms",
+    "MAX_IDX_BYTES", "MAX_FILE_BYTES", "MAX_IMAGE_PIXELS",  # the readers' documented size caps
     "Compose", "ToFloat", "Normalize", "OneHot", "Pad", "RandomCrop", "CenterCrop", "RandomHorizontalFlip",
     "RandomTranslate", "Resize", "PCAColorAugment",
 ]

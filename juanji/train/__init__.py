@@ -21,10 +21,10 @@ from .metrics import (
     top_k_accuracy,
 )
 from .serialize import pack, unpack
-from .trainer import LOSSES, Trainer
+from .trainer import LOSSES, DivergedError, Trainer
 
 __all__ = [
-    "Trainer", "LOSSES", "History",
+    "Trainer", "LOSSES", "DivergedError", "History",
     "Callback", "ModelCheckpoint", "EarlyStopping", "LRSchedulerCallback", "CSVLogger",
     "save_checkpoint", "load_checkpoint", "load_weights", "is_checkpoint",
     "Metric", "Accuracy", "TopKAccuracy", "ConfusionMatrix", "get_metric",
