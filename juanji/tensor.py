@@ -28,14 +28,33 @@ def _as_data(data: Any, dtype: Any = None) -> np.ndarray:
     """
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is not None:
-        return xp.asarray(data, dtype=dtype)
     if isinstance(data, np.ndarray):
-        return data
-    arr = xp.asarray(data)
-    if arr.dtype == np.float64 and not isinstance(data, np.generic):
+        arr = data
+    else:
+        try:
+            arr = xp.asarray(data)
+        except ValueError as e:  # NumPy's "inhomogeneous shape" for [[1, 2], [3]]
+            raise ValueError(f"tensor: the nested sequences are ragged (rows of different lengths): {e}") from None
+    _check_numeric(arr.dtype)  # before any dtype conversion: NumPy would parse "2" as 2.0
+    if dtype is not None:
+        arr = xp.asarray(arr, dtype=dtype)
+        _check_numeric(arr.dtype)
+        return arr
+    if arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
         arr = arr.astype(DEFAULT_DTYPE)
     return arr
+
+
+# NumPy kinds a tensor may hold: bool, signed and unsigned ints, floats, complex (as PyTorch).
+# Strings, bytes, objects (None, datetime.datetime, dicts), datetimes, timedeltas and records
+# are refused, as PyTorch refuses them: no op here computes on them.
+_NUMERIC_KINDS = "biufc"
+
+
+def _check_numeric(dtype: np.dtype) -> None:
+    if dtype.kind not in _NUMERIC_KINDS:
+        name = {"M": "datetime64", "m": "timedelta64"}.get(dtype.kind, dtype.str if dtype.kind in "US" else dtype.name)
+        raise TypeError(f"tensor: cannot hold data of dtype {name}; a tensor holds numbers or bools")
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -487,29 +506,39 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._make(array)
 
 
-def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
+def _shape(op: str, shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """The size given to a creation function, ``f(2, 3)`` or ``f((2, 3))``, as a tuple of ints.
+
+    As PyTorch: ints and NumPy ints (anything with ``__index__``) only, no bools, floats,
+    strings or arrays (int() would turn 2.5 into 2 and "3" into 3), and none negative.
+    """
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    out = tuple(int(s) for s in shape)
-    if any(s < 0 for s in out):
-        raise ValueError(f"shape {out} has a negative dimension")
-    return out
+    out = []
+    for s in shape:
+        if isinstance(s, (bool, np.bool_)) or not hasattr(type(s), "__index__") or isinstance(s, np.ndarray):
+            raise TypeError(f"{op}: size must be ints, got {s!r} of type {type(s).__name__}")
+        out.append(s.__index__())
+    for s in out:
+        if s < 0:
+            raise ValueError(f"{op}: negative size {s} in {tuple(out)}")
+    return tuple(out)
 
 
 def zeros(*shape: Any, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``; float32 by default."""
-    return Tensor(xp.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    return Tensor(xp.zeros(_shape("zeros", shape), dtype=dtype), requires_grad=requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -> Tensor:
     """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``; float32 by default."""
-    return Tensor(xp.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+    return Tensor(xp.ones(_shape("ones", shape), dtype=dtype), requires_grad=requires_grad)
 
 
 def full(shape: Sequence[int], fill_value: float, dtype: Any = DEFAULT_DTYPE,
          requires_grad: bool = False) -> Tensor:
     """A tensor of ``shape`` filled with ``fill_value``; float32 by default."""
-    return Tensor(xp.full(_shape((shape,)), fill_value, dtype=dtype), requires_grad=requires_grad)
+    return Tensor(xp.full(_shape("full", (shape,)), fill_value, dtype=dtype), requires_grad=requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
@@ -524,13 +553,13 @@ def ones_like(t: Tensor, dtype: Any = None) -> Tensor:
 
 def randn(*shape: Any, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from juanji's seeded generator."""
-    data = _random.default_generator().standard_normal(_shape(shape)).astype(dtype, copy=False)
+    data = _random.default_generator().standard_normal(_shape("randn", shape)).astype(dtype, copy=False)
     return Tensor(data, requires_grad=requires_grad)
 
 
 def rand(*shape: Any, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from juanji's seeded generator."""
-    data = _random.default_generator().random(_shape(shape)).astype(dtype, copy=False)
+    data = _random.default_generator().random(_shape("rand", shape)).astype(dtype, copy=False)
     return Tensor(data, requires_grad=requires_grad)
 
 
