@@ -771,7 +771,7 @@ class _GatherTaps(Function):
             x[(slice(None),) * axis + (~inside,)] = 0  # taps in the padding
         return x
 
-    def backward(self, grad: np.ndarray) -> tuple[np.ndarray]:
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray, None]:
         shape, taps = self.saved
         for axis, pos in reversed(taps.items()):
             inside = pos >= 0
