@@ -1233,3 +1233,12 @@ def test_module_bad_arguments(call, message):
 def test_module_channel_mismatch_at_call():
     with pytest.raises(ValueError, match=r"conv2d: input has 1 channels but weight expects 3"):
         juanji.nn.Conv2d(3, 4, 3)(_t(1, 1, 8, 8))
+
+
+@pytest.mark.parametrize("name,value", [("stride", 2**62), ("stride", (1, 10**30)), ("dilation", 2**63),
+                                        ("padding", 2**64)])
+def test_sizes_past_int64_are_refused_by_name(name, value):
+    # Before, NumPy's OverflowError ("Python int too large to convert to C long") escaped.
+    x, w = Tensor(np.zeros((1, 1, 8, 8), np.float32)), Tensor(np.zeros((2, 1, 3, 3), np.float32))
+    with pytest.raises(ValueError, match=f"conv2d: {name} must be below 2\\*\\*62"):
+        F.conv2d(x, w, **{name: value})

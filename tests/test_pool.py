@@ -704,6 +704,9 @@ WIDE_STRIDE_POOLS = [
     ("avg_pool3d", (1, 2, 5, 6, 7), (3,), dict(stride=BIG, padding=1)),
     ("lp_pool2d", (2, 3, 8, 8), (2.0, 3), dict(stride=BIG, ceil_mode=True)),
     ("lp_pool1d", (2, 3, 8), (2.0, 3), dict(stride=BIG)),
+    # The largest stride accepted: its byte stride in a view would overflow int64.
+    ("max_pool2d", (2, 3, 8, 8), (3,), dict(stride=2**61, padding=1)),
+    ("avg_pool2d", (2, 3, 8, 8), (2,), dict(stride=(2**61, 2))),
 ]
 
 
@@ -731,3 +734,11 @@ def test_strides_wider_than_the_window_match_torch_in_bounded_memory(op, shape, 
     finally:
         tracemalloc.stop()
     assert peak < 2**20, f"{op} {kwargs}: peak {peak} bytes"
+
+
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize("name,value", [("stride", 2**62), ("stride", 10**30), ("padding", 2**70)])
+def test_sizes_past_int64_are_refused_by_name(op, name, value):
+    x = Tensor(np.zeros((1, 1, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=f"{op}: {name} must be below 2\\*\\*62"):
+        getattr(F, op)(x, 2, **{name: value})

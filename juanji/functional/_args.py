@@ -16,6 +16,9 @@ from ..tensor import Tensor
 __all__: list[str] = []
 
 
+_INT64_LIMIT = 2 ** 62  # headroom for sums of a few such values in int64
+
+
 def ntuple(value: Any, n: int, op: str, name: str, minimum: int | None = None) -> tuple[int, ...]:
     """Expand an int to an n-tuple, or check a sequence has length n; ints only.
 
@@ -33,6 +36,10 @@ def ntuple(value: Any, n: int, op: str, name: str, minimum: int | None = None) -
         raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     if minimum is not None and any(v < minimum for v in out):
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    # Sizes and offsets are computed in NumPy's int64 (PyTorch's too): a larger value would
+    # overflow there, so it is refused here, by name.
+    if any(abs(v) >= _INT64_LIMIT for v in out):
+        raise ValueError(f"{op}: {name} must be below 2**62, got {value!r}")
     return out
 
 

@@ -122,7 +122,10 @@ def _stride_view(flat: np.ndarray, shape: Sequence[int], axis: int, s: int, o: i
     outer, inner, _ = _axis_geometry(shape, axis, 1, 1)
     n = shape[axis]
     it = flat.itemsize
-    return as_strided(flat, (outer, o, inner), (n * inner * it, s * inner * it, it))  # (outer, O, inner)
+    # With one output position the stride between positions is never used; 0 keeps a huge S
+    # (one window at the start) from overflowing the view's byte strides.
+    step = s * inner * it if o > 1 else 0
+    return as_strided(flat, (outer, o, inner), (n * inner * it, step, it))  # (outer, O, inner)
 
 
 def _reduce_axis(y: np.ndarray, axis: int, k: int, s: int, d: int, o: int, op: str,
