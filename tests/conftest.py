@@ -47,3 +47,19 @@ def _seed() -> None:
 
     juanji.manual_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture
+def plot_labels(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The ``label=`` of every line matplotlib's ``Axes.plot`` draws during the test, in order."""
+    from matplotlib.axes import Axes
+
+    labels: list = []
+    original = Axes.plot
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        labels.append(kwargs.get("label"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", spy)
+    return labels

@@ -177,18 +177,8 @@ def test_summary_command_bad_arguments(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_validation_is_held_out_of_training_and_the_test_set_measured_once(tmp_path, capsys, monkeypatch):
+def test_validation_is_held_out_of_training_and_the_test_set_measured_once(tmp_path, capsys, plot_labels):
     pytest.importorskip("sklearn", reason="scikit-learn provides the bundled digits")
-    from matplotlib.axes import Axes
-
-    labels = []
-    original = Axes.plot
-
-    def spy(self, *args, **kwargs):
-        labels.append(kwargs.get("label"))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Axes, "plot", spy)
     # the default: 10% of the 1,438 training images (143, random_split rounds down) held out, seeded
     # by --seed; never the test set
     assert main(["train", "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
@@ -197,7 +187,7 @@ def test_validation_is_held_out_of_training_and_the_test_set_measured_once(tmp_p
     assert [line.split(": ")[0] for line in out.err.splitlines()] == ["epoch 1/2", "epoch 2/2"]
     assert all(", val loss " in line for line in out.err.splitlines())
     assert "test accuracy: " in out.out
-    assert set(labels) == {"train", "validation"}
+    assert set(plot_labels) == {"train", "validation"}
     with open(tmp_path / "a" / "history.csv", newline="") as f:
         assert "val_accuracy" in next(csv.DictReader(f))
     # --val-split 0: no validation at all (the test set still only at the end)

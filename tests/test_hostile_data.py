@@ -184,6 +184,12 @@ def run_capped(code: str, extra_bytes: int, timeout: float = 120) -> "subprocess
                           text=True, timeout=timeout, cwd=Path(__file__).resolve().parent.parent)
 
 
+def refusal_in_capped_process(call: str, extra_bytes: int,
+                              timeout: float = 120) -> "subprocess.CompletedProcess[str]":
+    """Run the reader ``call`` under the cap; a ValueError it raises is printed as 'ValueError: ...'."""
+    return run_capped(f"try:\n    {call}\nexcept ValueError as e:\n    print('ValueError:', e)\n", extra_bytes, timeout)
+
+
 def peak_traced_bytes_of(code: str) -> int:
     """The peak of memory allocated (Python objects and numpy arrays, as tracemalloc sees them)
     while a fresh process runs ``code``. (Peak RSS would not do: importing juanji already
@@ -209,12 +215,7 @@ def test_idx_gzip_bomb_is_refused_without_decompressing_it(tmp_path):
     p = tmp_path / "bomb-idx1-ubyte.gz"
     member = gzip.compress(bytes(1 << 24), compresslevel=9)  # 16 MiB of zeros, ~16 kB
     p.write_bytes(gzip.compress(_idx_header(8, (10,)) + bytes(10)) + member * 64)  # 1 GiB more after the array
-    out = run_capped(f"""
-try:
-    juanji.data.read_idx({str(p)!r})
-except ValueError as e:
-    print("ValueError:", e)
-""", 256 << 20, timeout=60)
+    out = refusal_in_capped_process(f"juanji.data.read_idx({str(p)!r})", 256 << 20, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ValueError:" in out.stdout and str(p) in out.stdout and "longer than its header says" in out.stdout
 
@@ -242,12 +243,7 @@ def test_idx_gzip_declaring_more_than_deflate_can_hold_is_refused(tmp_path):
 
     p = tmp_path / "small.idx.gz"
     p.write_bytes(gzip.compress(_idx_header(8, (100, 1000, 1000))))
-    out = run_capped(f"""
-try:
-    juanji.data.read_idx({str(p)!r})
-except ValueError as e:
-    print("ValueError:", e)
-""", 32 << 20)
+    out = refusal_in_capped_process(f"juanji.data.read_idx({str(p)!r})", 32 << 20)
     assert out.returncode == 0 and str(p) in out.stdout and "100000000 bytes" in out.stdout, out.stderr[-2000:]
     with pytest.raises(ValueError, match=re.escape(str(p))):
         read_idx(p)
@@ -365,12 +361,7 @@ def test_cifar_binary_size_is_checked_before_reading(tmp_path):
     d = _cifar10_dir(tmp_path, "binary")
     with open(d / "data_batch_2.bin", "r+b") as f:
         f.truncate((4 << 30) + 1)
-    out = run_capped(f"""
-try:
-    juanji.data.CIFAR10({str(tmp_path)!r}, format="binary")
-except ValueError as e:
-    print("ValueError:", e)
-""", 512 << 20)
+    out = refusal_in_capped_process(f"juanji.data.CIFAR10({str(tmp_path)!r}, format='binary')", 512 << 20)
     assert out.returncode == 0, out.stderr[-2000:]
     assert str(d / "data_batch_2.bin") in out.stdout and "4294967297 bytes" in out.stdout
 
@@ -467,12 +458,7 @@ def test_image_sizes_zero_or_over_the_pixel_cap_are_refused_before_decoding(tmp_
     """9000 x 9000 black pixels (81 M, 80 kB of PNG) is under Pillow's bomb check but over ours."""
     p = tmp_path / "big.png"
     p.write_bytes(_png(w, h, body))
-    out = run_capped(f"""
-try:
-    juanji.data.load_image({str(p)!r})
-except ValueError as e:
-    print("ValueError:", e)
-""", 256 << 20)
+    out = refusal_in_capped_process(f"juanji.data.load_image({str(p)!r})", 256 << 20)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ValueError:" in out.stdout and str(p) in out.stdout and "MemoryError" not in out.stdout
     if w * h > 1000:

@@ -330,23 +330,13 @@ def test_bad_trainer_arguments():
 
 
 @pytest.mark.parametrize("val_label", ["validation", "test"])
-def test_learning_curves_name_the_held_out_curve(tmp_path, monkeypatch, val_label):
+def test_learning_curves_name_the_held_out_curve(tmp_path, plot_labels, val_label):
     # a caller that validates on a test set must be able to say so in the legend
-    from matplotlib.axes import Axes
-
     from juanji.train import History
 
-    labels = []
-    original = Axes.plot
-
-    def spy(self, *args, **kwargs):
-        labels.append(kwargs.get("label"))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Axes, "plot", spy)
     h = History([{"epoch": 1, "loss": 2.0, "val_loss": 2.5}, {"epoch": 2, "loss": 1.0, "val_loss": 1.5}])
     h.plot(tmp_path / "c.png", val_label=val_label)
-    assert labels == ["train", val_label]
+    assert plot_labels == ["train", val_label]
 
 
 def _bn_setup():
