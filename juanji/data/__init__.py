@@ -12,6 +12,11 @@ the DataLoader turns them into batches of juanji Tensors (float32 NCHW images, i
     for x, y in loader:                              # x (128, 1, 28, 28) float32 in [0, 1]
         ...
 
+Text (``juanji.data.text``): tokenizers, ``Vocab``, ``pad_sequences``/``PadCollate`` (a
+``collate_fn``), ``TextDataset``, TSV/CSV and folder readers; ``DataLoader(..., bucket_by=lengths)``
+batches similar lengths together. ``juanji.data.fortunes`` builds language and topic
+classification corpora from Debian's fortune files.
+
 Nothing here downloads: readers take local files, and ``Digits``/``SampleImages`` use the
 copies bundled with scikit-learn.
 """
@@ -22,7 +27,21 @@ from .cifar import CIFAR10, CIFAR100, MAX_FILE_BYTES, safe_unpickle
 from .dataset import ArrayDataset, ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from .folder import IMG_EXTENSIONS, MAX_IMAGE_PIXELS, ImageFolder, load_image
 from .idx import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, MAX_IDX_BYTES, MNIST, FashionMNIST, read_idx
-from .loader import DataLoader
+from .loader import BUCKET_POOL_BATCHES, DataLoader
+from .text import (
+    MAX_TEXT_FILE_BYTES,
+    MAX_TEXT_FILES,
+    MAX_VOCAB_FILE_BYTES,
+    MAX_VOCAB_SIZE,
+    CharTokenizer,
+    PadCollate,
+    TextDataset,
+    Vocab,
+    WordTokenizer,
+    pad_sequences,
+    read_delimited,
+    read_text_folder,
+)
 from .transforms import (
     CenterCrop,
     Compose,
@@ -43,6 +62,9 @@ __all__ = [
     "CIFAR10", "CIFAR100", "safe_unpickle", "Digits", "SampleImages", "load_sample_image", "SAMPLE_IMAGE_NAMES",
     "ImageFolder", "load_image", "IMG_EXTENSIONS", "transforms",
     "MAX_IDX_BYTES", "MAX_FILE_BYTES", "MAX_IMAGE_PIXELS",  # the readers' documented size caps
+    "MAX_TEXT_FILE_BYTES", "MAX_TEXT_FILES", "MAX_VOCAB_FILE_BYTES", "MAX_VOCAB_SIZE", "BUCKET_POOL_BATCHES",
+    "WordTokenizer", "CharTokenizer", "Vocab", "pad_sequences", "PadCollate", "TextDataset",
+    "read_delimited", "read_text_folder",
     "Compose", "ToFloat", "Normalize", "OneHot", "Pad", "RandomCrop", "CenterCrop", "RandomHorizontalFlip",
     "RandomTranslate", "Resize", "PCAColorAugment",
 ]

@@ -1,7 +1,8 @@
 """Map-style datasets: the base class, in-memory arrays, subsets and random splits.
 
 A dataset answers ``len(ds)`` and ``ds[i] -> (x, y)`` where ``x`` is one image as a
-``(C, H, W)`` ndarray (uint8 or float32) and ``y`` an int class label. Datasets that hold
+``(C, H, W)`` ndarray (uint8 or float32), or one sequence of int64 token ids, and ``y`` an
+int class label. Datasets that hold
 all their images in one array (``ArrayDataset`` and the readers built on it: MNIST, CIFAR,
 digits) also answer ``_gather(indices)``, which the DataLoader uses to build a whole
 batch with one fancy-index instead of a Python loop over samples.
@@ -66,13 +67,16 @@ class ArrayDataset(Dataset):
 
     Images are stored as one NCHW array (converted once from NHWC when ``layout="NHWC"``),
     keeping their dtype: uint8 images stay uint8 (the DataLoader scales them to [0, 1]),
-    float images are stored as float32. With no per-sample ``transform``, the DataLoader
-    builds each batch with one fancy-index into these arrays.
+    float images are stored as float32, and other integer arrays (token ids, e.g. ``(N, L)``
+    padded sequences) are stored as int64 and reach the model as int64, never scaled or cast
+    to float. (uint8 always means pixels: keep token ids in a wider integer type.) With no
+    per-sample ``transform``, the DataLoader builds each batch with one fancy-index into these
+    arrays.
 
     Args:
         X: images, ``(N, C, H, W)`` or ``(N, H, W, C)`` as ``layout`` says; a 3-D ``(N, H, W)``
             array is taken as single-channel images and a 2-D ``(N, F)`` array as feature
-            vectors (no layout applies to either).
+            vectors or token ids (no layout applies to either).
         y: ``(N,)`` integer labels.
         layout: ``"NCHW"`` (PyTorch's, the default) or ``"NHWC"`` (Keras/TensorFlow's). It is
             never guessed from the shape.
@@ -95,8 +99,8 @@ class ArrayDataset(Dataset):
         y = as_array(y)
         if layout not in ("NCHW", "NHWC"):
             raise ValueError(f"{name}: layout must be 'NCHW' or 'NHWC', got {layout!r}")
-        if X.dtype != np.uint8 and X.dtype.kind != "f":
-            raise TypeError(f"{name}: X must be uint8 or floating point, got dtype {X.dtype}")
+        if X.dtype.kind not in "fiu":
+            raise TypeError(f"{name}: X must be uint8 images, floating point or integer ids, got dtype {X.dtype}")
         if X.ndim == 4 and layout == "NHWC":
             X = np.ascontiguousarray(X.transpose(0, 3, 1, 2))  # (N, H, W, C) -> (N, C, H, W)
         elif X.ndim == 3:
@@ -105,6 +109,8 @@ class ArrayDataset(Dataset):
             raise ValueError(f"{name}: X must be 2-D (N, F), 3-D (N, H, W) or 4-D images, got shape {X.shape}")
         if X.dtype.kind == "f" and X.dtype != np.float32:
             X = X.astype(np.float32)
+        elif X.dtype.kind in "iu" and X.dtype != np.uint8:
+            X = X.astype(np.int64, copy=False)  # token ids: int64 end to end
         if y.ndim != 1 or y.dtype.kind not in "iu":
             raise ValueError(f"{name}: y must be a 1-D array of integer labels, got shape {y.shape} "
                              f"and dtype {y.dtype}")

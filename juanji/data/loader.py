@@ -8,6 +8,12 @@ building it makes every epoch repeatable):
 - random transforms without their own generator draw, while batch ``b`` of epoch ``e`` is
   built, from ``SeedSequence(base, spawn_key=(e, 1, b))`` (see ``transforms.generator_scope``).
 
+- with ``bucket_by`` (length bucketing, for text), the same permutation is cut into pools of
+  ``BUCKET_POOL_BATCHES * batch_size`` samples, each pool is sorted by length (stably, so ties
+  keep the random order), cut into batches, and the order of all the epoch's batches is then
+  shuffled by a second draw from the same generator (torchtext's ``BucketIterator``). Without
+  ``shuffle`` the whole dataset is sorted by length and the batches served shortest first.
+
 So any batch is a fixed function of (base seed, epoch, batch index): prefetching in a thread,
 or draws elsewhere (dropout) in between, cannot change it, and ``state_dict()`` (base seed,
 epoch, batches done) is all a checkpoint needs to resume the exact stream, even mid-epoch.
@@ -26,9 +32,13 @@ from ..tensor import Tensor, from_numpy
 from .dataset import Dataset
 from .transforms import generator_scope
 
-__all__ = ["DataLoader"]
+__all__ = ["DataLoader", "BUCKET_POOL_BATCHES"]
 
 _PERMUTATION, _TRANSFORMS = 0, 1  # the middle word of the spawn key
+
+#: With ``bucket_by``, samples are sorted by length within pools of this many batches (as
+#: torchtext's BucketIterator): batches hold similar lengths, yet vary from epoch to epoch.
+BUCKET_POOL_BATCHES = 100
 
 
 def _int_arg(name: str, value: Any, minimum: int) -> int:
@@ -41,8 +51,14 @@ class DataLoader:
     """Iterate over a dataset in batches of juanji Tensors ``(x, y)``.
 
     ``x`` is float32 NCHW (uint8 images become ``x / 255`` in [0, 1] unless a transform has
-    already made them float; integer non-uint8 inputs such as token ids stay int64) and ``y``
-    int64 (float32 if a target transform made it float, e.g. ``OneHot``).
+    already made them float; integer non-uint8 inputs such as token ids stay int64, never
+    scaled or cast to float) and ``y`` int64 (float32 if a target transform made it float, e.g.
+    ``OneHot``).
+
+    With ``collate_fn`` (PyTorch's name), the loader hands it the list of the batch's samples
+    (``[dataset[i] for i in batch]``) and serves what it returns: each ndarray of a returned
+    tuple or list becomes a Tensor (integers int64, floats float32, uint8 left as it is), other
+    values pass through. ``juanji.data.PadCollate`` pads variable-length token ids.
 
     Fast path: when the dataset holds its samples in memory (``ArrayDataset``, the MNIST/CIFAR/
     digits readers, and ``Subset``s of them) and has no per-sample transform, each batch is one
@@ -60,6 +76,10 @@ class DataLoader:
         target_transform: batch-level transform on the ``(B,)`` label array (e.g. ``OneHot``).
         prefetch: build up to this many batches ahead in a background thread (0: none). The
             batches are identical with or without it.
+        collate_fn: builds a batch from the list of its samples (then ``transform`` and
+            ``target_transform`` must be None: transform inside ``collate_fn`` instead).
+        bucket_by: ``(N,)`` sample lengths (e.g. ``TextDataset.lengths``): batch samples of
+            similar length together (see the module notes); ``len(loader)`` is unchanged.
 
     Example:
         >>> ds = ArrayDataset(np.zeros((10, 1, 4, 4), np.uint8), np.arange(10))
@@ -70,7 +90,8 @@ class DataLoader:
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
                  seed: int | None = None, transform: Callable[[np.ndarray], np.ndarray] | None = None,
-                 target_transform: Callable[[np.ndarray], np.ndarray] | None = None, prefetch: int = 0) -> None:
+                 target_transform: Callable[[np.ndarray], np.ndarray] | None = None, prefetch: int = 0,
+                 collate_fn: Callable[[list[Any]], Any] | None = None, bucket_by: Any = None) -> None:
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__, got {type(dataset).__name__}")
         self.dataset = dataset
@@ -83,6 +104,22 @@ class DataLoader:
                 raise TypeError(f"DataLoader: {name} must be callable, got {type(fn).__name__}")
         self.transform = transform
         self.target_transform = target_transform
+        if collate_fn is not None and not callable(collate_fn):
+            raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
+        if collate_fn is not None and (transform is not None or target_transform is not None):
+            raise ValueError("DataLoader: transform and target_transform act on the default batch arrays; "
+                             "with a collate_fn, transform inside it instead")
+        self.collate_fn = collate_fn
+        self.bucket_by: np.ndarray | None = None
+        if bucket_by is not None:
+            lengths = np.asarray(bucket_by)
+            if lengths.ndim != 1 or (lengths.size and lengths.dtype.kind not in "iu"):
+                raise ValueError(f"DataLoader: bucket_by must be a 1-D array of ints (sample lengths), got "
+                                 f"shape {lengths.shape} and dtype {lengths.dtype}")
+            if len(lengths) != len(dataset):
+                raise ValueError(f"DataLoader: bucket_by has {len(lengths)} lengths but the dataset has "
+                                 f"{len(dataset)} samples")
+            self.bucket_by = lengths.astype(np.int64)
         if seed is None:
             seed = int(_random.default_generator().integers(0, 2**63))
         self.seed = _int_arg("seed", seed, 0)
@@ -112,10 +149,25 @@ class DataLoader:
 
     def order(self, epoch: int) -> np.ndarray:
         """The sample indices of epoch ``epoch``, in the order they are served (all of them)."""
-        n = len(self.dataset)
-        if not self.shuffle:
-            return np.arange(n)
-        return self._seed_sequence(epoch, _PERMUTATION, 0).permutation(n)
+        batches = self.batches(epoch, drop_last=False)
+        return np.concatenate(batches) if batches else np.arange(0)
+
+    def batches(self, epoch: int, drop_last: bool | None = None) -> list[np.ndarray]:
+        """The sample indices of each batch of epoch ``epoch``, in the order they are served."""
+        drop_last = self.drop_last if drop_last is None else drop_last
+        n, bs = len(self.dataset), self.batch_size
+        rng = self._seed_sequence(epoch, _PERMUTATION, 0) if self.shuffle else None
+        order = rng.permutation(n) if rng is not None else np.arange(n)
+        if self.bucket_by is not None:
+            pool = bs * BUCKET_POOL_BATCHES if rng is not None else max(n, 1)
+            order = np.concatenate([order[s:s + pool][np.argsort(self.bucket_by[order[s:s + pool]], kind="stable")]
+                                    for s in range(0, n, pool)] or [order])
+        cuts = [order[s:s + bs] for s in range(0, n, bs)]
+        if drop_last and cuts and len(cuts[-1]) < bs:
+            cuts.pop()
+        if self.bucket_by is not None and rng is not None:
+            cuts = [cuts[k] for k in rng.permutation(len(cuts))]
+        return cuts
 
     # -- building one batch ----------------------------------------------------------------------
 
@@ -133,7 +185,16 @@ class DataLoader:
         y = np.asarray([s[1] for s in samples])
         return x, y
 
-    def _batch(self, indices: np.ndarray, epoch: int, b: int) -> tuple[Tensor, Tensor]:
+    def _collated(self, indices: np.ndarray, epoch: int, b: int) -> Any:
+        with generator_scope(self._seed_sequence(epoch, _TRANSFORMS, b)):
+            out = self.collate_fn([self.dataset[int(i)] for i in indices])  # type: ignore[misc]
+        if isinstance(out, (tuple, list)):
+            return type(out)(_to_tensor(v) for v in out) if isinstance(out, list) else tuple(_to_tensor(v) for v in out)
+        return _to_tensor(out)
+
+    def _batch(self, indices: np.ndarray, epoch: int, b: int) -> Any:
+        if self.collate_fn is not None:
+            return self._collated(indices, epoch, b)
         with generator_scope(self._seed_sequence(epoch, _TRANSFORMS, b)):
             x, y = self._fetch(indices)  # (B, C, H, W), (B,)
             if self.transform is not None:
@@ -152,9 +213,9 @@ class DataLoader:
         return from_numpy(np.ascontiguousarray(x)), from_numpy(np.ascontiguousarray(y))
 
     def _batches(self, epoch: int, start: int) -> Iterator[tuple[Tensor, Tensor]]:
-        order = self.order(epoch)
-        for b in range(start, len(self)):
-            yield self._batch(order[b * self.batch_size:(b + 1) * self.batch_size], epoch, b)
+        batches = self.batches(epoch)
+        for b in range(start, len(batches)):
+            yield self._batch(batches[b], epoch, b)
 
     # -- iteration -------------------------------------------------------------------------------
 
@@ -243,5 +304,18 @@ class DataLoader:
             self._epoch, self._resume_batch = self._epoch + 1, 0
 
     def __repr__(self) -> str:
+        extra = (f", collate_fn={self.collate_fn!r}" if self.collate_fn is not None else "") + \
+            (", bucket_by=lengths" if self.bucket_by is not None else "")
         return (f"DataLoader(n={len(self.dataset)}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, seed={self.seed}, prefetch={self.prefetch})")
+                f"drop_last={self.drop_last}, seed={self.seed}, prefetch={self.prefetch}{extra})")
+
+
+def _to_tensor(value: Any) -> Any:
+    """An ndarray from a collate_fn as a Tensor: integers int64 (token ids are never scaled), floats float32."""
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.dtype.kind in "iu" and value.dtype != np.uint8:
+        value = value.astype(np.int64, copy=False)
+    elif value.dtype.kind == "f":
+        value = value.astype(np.float32, copy=False)
+    return from_numpy(np.ascontiguousarray(value))
