@@ -27,6 +27,7 @@ and ``train_fasttext_vectors`` trains vectors on a corpus with Debian's ``fastte
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import shutil
@@ -96,16 +97,25 @@ def _wanted_words(vocab: Any, casefold: bool) -> tuple[set[str], set[str]] | Non
 
 
 def _looks_binary(head: bytes, dim: int) -> bool:
-    """Whether the bytes after the header are binary records: text unless the first line is a
-    word and ``dim`` numbers (a binary record's 4*dim raw bytes essentially never are)."""
+    """Whether the bytes after the header are binary records. Text if the first line is a word
+    and ``dim`` numbers; otherwise (a text file whose first line is damaged, or binary) binary
+    only if the first record's 4*dim bytes after its word hold a control byte or are not UTF-8,
+    as raw float32s almost always do (text holds printable UTF-8, tabs and newlines only)."""
     end = head.find(b"\n")
-    line = head if end < 0 else head[:end]
-    parts = line.rstrip(b" \r").split(b" ")
-    if len(parts) != dim + 1:
+    parts = (head if end < 0 else head[:end]).rstrip(b" \r").split(b" ")
+    if len(parts) == dim + 1:
+        try:
+            [float(v) for v in parts[1:]]
+            return False
+        except ValueError:
+            pass
+    space = head.find(b" ")
+    region = head[space + 1:space + 1 + 4 * dim] if space >= 0 else head[:4 * dim]
+    if any(b < 0x20 and b not in (0x09, 0x0A, 0x0D) or b == 0x7F for b in region):
         return True
     try:
-        [float(v) for v in parts[1:]]
-    except ValueError:
+        codecs.getincrementaldecoder("utf-8")().decode(region, final=False)  # may end inside a character
+    except UnicodeDecodeError:
         return True
     return False
 
@@ -119,7 +129,9 @@ def read_vectors(path: str | os.PathLike, *, binary: bool | None = None, vocab: 
         path: the file.
         binary: ``True`` for word2vec binary, ``False`` for text (word2vec text, fastText ``.vec``);
             ``None`` (default) decides from the first record: text if it is a word and ``dim``
-            numbers on a line, binary otherwise.
+            numbers on a line, or if the bytes after its word are printable UTF-8; binary
+            otherwise (raw float32s hold control bytes or invalid UTF-8, except by rare chance
+            when dim is 1: pass ``binary=`` for such files).
         vocab: keep only these words: a Vocab (anything with ``itos``, a list of tokens) or a
             collection of str. The whole file is read, but only the kept vectors are stored.
         max_vectors: read only the first ``max_vectors`` words of the file (gensim's ``limit``;
