@@ -139,3 +139,56 @@ def test_from_pretrained() -> None:
     table[0] = -1  # a copy was taken
     assert emb.weight.data[0, 0] == 0
     assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+@pytest.mark.parametrize("padding_idx", [None, 1, -1])
+def test_from_pretrained_matches_torch(freeze, padding_idx) -> None:
+    """Frozen: no gradient at all; trained: every row's gradient but the padding row's; the
+    padding row keeps its pretrained values (not zeroed), as in PyTorch."""
+    torch = torch_or_skip()
+    table = np.random.default_rng(2).standard_normal((6, 4)).astype(np.float32)
+    ours = nn.Embedding.from_pretrained(table, freeze=freeze, padding_idx=padding_idx)
+    theirs = torch.nn.Embedding.from_pretrained(torch.tensor(table), freeze=freeze, padding_idx=padding_idx)
+    assert ours.weight.requires_grad == theirs.weight.requires_grad == (not freeze)
+    assert ours.padding_idx == theirs.padding_idx and repr(ours) == repr(theirs)
+    np.testing.assert_array_equal(ours.weight.data, theirs.weight.detach().numpy())
+    idx = np.array([[1, 5, 5, 0], [3, 1, 2, 5]])
+    cot = np.random.default_rng(3).standard_normal((2, 4, 4)).astype(np.float32)
+    y, ty = ours(Tensor(idx)), theirs(torch.tensor(idx))
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    if freeze:
+        assert not y.requires_grad and not ty.requires_grad
+        return
+    y.backward(cot)
+    ty.backward(torch.tensor(cot))
+    np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-6, atol=1e-6)
+    if padding_idx is not None:
+        assert not ours.weight.grad.data[padding_idx].any()
+    assert ours.weight.grad.data[3].any()  # a used row (never the padding one) gets its gradient
+
+
+def test_from_pretrained_refuses_what_is_not_a_float_table() -> None:
+    with pytest.raises(TypeError, match=r"Embedding.from_pretrained: embeddings must be floating point, got dtype "
+                                        r"int64 \(shape \(3, 2\)\)"):
+        nn.Embedding.from_pretrained(np.zeros((3, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"Embedding.from_pretrained: embeddings must be 2-D \(V, E\), got shape "
+                                         r"\(3,\)"):
+        nn.Embedding.from_pretrained(np.zeros(3))
+    with pytest.raises(ValueError, match=r"Embedding: padding_idx must be within num_embeddings \[-3, 2\], got 3"):
+        nn.Embedding.from_pretrained(np.zeros((3, 2)), padding_idx=3)
+
+
+def test_frozen_table_is_left_alone_by_an_optimizer() -> None:
+    import juanji.optim as optim
+
+    table = np.random.default_rng(4).standard_normal((5, 3))
+    emb = nn.Embedding.from_pretrained(table)
+    lin = nn.Linear(3, 1).double()
+    opt = optim.SGD(list(emb.parameters()) + list(lin.parameters()), lr=0.5)
+    for _ in range(3):
+        opt.zero_grad()
+        lin(emb(juanji.tensor([[0, 1, 4]]))).sum().backward()
+        opt.step()
+    assert emb.weight.grad is None
+    np.testing.assert_array_equal(emb.weight.data, table)

@@ -134,10 +134,24 @@ class Embedding(Module):
     @classmethod
     def from_pretrained(cls, embeddings: Any, freeze: bool = True,
                         padding_idx: int | None = None) -> "Embedding":
-        """An Embedding holding a copy of ``embeddings`` (V, E); ``freeze`` stops training it."""
+        """An Embedding holding a copy of ``embeddings`` (V, E), as torch.nn.Embedding.from_pretrained.
+
+        Args:
+            embeddings: the (V, E) floating-point table (a Tensor or an array); copied.
+            freeze: True sets ``weight.requires_grad`` False, so the table gets no gradient
+                and an optimizer leaves it unchanged; False trains it (fine-tuning).
+            padding_idx: a row that gets no gradient; unlike a new Embedding's, its values
+                are kept, not zeroed (PyTorch does the same).
+
+        Example:
+            >>> emb = nn.Embedding.from_pretrained(vectors, freeze=False, padding_idx=0)
+        """
         data = np.asarray(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
         if data.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D (V, E), got shape {data.shape}")
+        if data.dtype.kind != "f":
+            raise TypeError(f"Embedding.from_pretrained: embeddings must be floating point, got dtype {data.dtype} "
+                            f"(shape {data.shape}); convert them, e.g. .astype(np.float32)")
         emb = cls(data.shape[0], data.shape[1], padding_idx=padding_idx, dtype=data.dtype)
         emb.weight.data = np.array(data, copy=True)
         emb.weight.requires_grad_(not freeze)
