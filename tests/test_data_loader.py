@@ -324,7 +324,8 @@ def test_data_imports_point_downwards_only():
                 assert not any(m and m.startswith("juanji") for m in mods), f"{path.name}: absolute juanji import"
 
 
-@pytest.mark.parametrize("module", ["dataset", "transforms", "loader", "bundled", "idx", "cifar", "folder", "text"])
+@pytest.mark.parametrize("module", ["dataset", "transforms", "loader", "bundled", "idx", "cifar", "folder", "text",
+                                    "fortunes"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

@@ -26,6 +26,15 @@ from .bundled import SAMPLE_IMAGE_NAMES, Digits, SampleImages, load_sample_image
 from .cifar import CIFAR10, CIFAR100, MAX_FILE_BYTES, safe_unpickle
 from .dataset import ArrayDataset, ConcatDataset, Dataset, Subset, TensorDataset, random_split
 from .folder import IMG_EXTENSIONS, MAX_IMAGE_PIXELS, ImageFolder, load_image
+from .fortunes import (
+    FORTUNES_DATASETS,
+    FORTUNES_ROOT,
+    MAX_STRFILE_BYTES,
+    FortunesCorpus,
+    FortunesLanguages,
+    FortunesTopics,
+    read_strfile,
+)
 from .idx import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, MAX_IDX_BYTES, MNIST, FashionMNIST, read_idx
 from .loader import BUCKET_POOL_BATCHES, DataLoader
 from .text import (
@@ -65,6 +74,8 @@ __all__ = [
     "MAX_TEXT_FILE_BYTES", "MAX_TEXT_FILES", "MAX_VOCAB_FILE_BYTES", "MAX_VOCAB_SIZE", "BUCKET_POOL_BATCHES",
     "WordTokenizer", "CharTokenizer", "Vocab", "pad_sequences", "PadCollate", "TextDataset",
     "read_delimited", "read_text_folder",
+    "FortunesCorpus", "FortunesLanguages", "FortunesTopics", "FORTUNES_DATASETS", "FORTUNES_ROOT", "read_strfile",
+    "MAX_STRFILE_BYTES",
     "Compose", "ToFloat", "Normalize", "OneHot", "Pad", "RandomCrop", "CenterCrop", "RandomHorizontalFlip",
     "RandomTranslate", "Resize", "PCAColorAugment",
 ]
