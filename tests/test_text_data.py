@@ -405,3 +405,19 @@ def test_read_text_folder(tmp_path):
         read_text_folder(tmp_path)
     with pytest.raises(FileNotFoundError, match="is not a directory"):
         read_text_folder(tmp_path / "nope")
+
+
+@given(st.binary(max_size=120), st.booleans())
+def test_read_delimited_fuzz_raises_only_value_error_naming_the_file(data, header):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "fuzz.tsv")
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            texts, labels, classes = read_delimited(path, text_column=1, label_column=0, header=header)
+        except ValueError as e:
+            assert "fuzz.tsv" in str(e)
+        else:
+            assert len(texts) == len(labels) > 0 and labels.dtype == np.int64 and labels.max() < len(classes)
