@@ -170,7 +170,8 @@ def _edit(fn):
 
 
 BAD_STATES = {
-    "missing acc_delta": (lambda sd: sd["state"][1].pop("acc_delta"), r"the state of parameter 1 lacks \['acc_delta'\]"),
+    "missing acc_delta": (lambda sd: sd["state"][1].pop("acc_delta"),
+                          r"the state of parameter 1 lacks \['acc_delta'\]"),
     "foreign buffer": (lambda sd: sd["state"][0].update(exp_avg=np.zeros((2, 3))),
                        r"the state of parameter 0 has entries Adadelta does not keep: \['exp_avg'\]"),
     "wrong shape": (lambda sd: sd["state"][1].update(square_avg=np.zeros(3)),
