@@ -1,4 +1,5 @@
-"""Every registered model: forward and backward at a small input size and batch 2.
+"""Every registered model: forward and backward at a small input size and batch 2
+(token ids for a text model, one whose builder takes ``vocab_size``).
 
 The per-family test files check architecture details and fidelity; this one guarantees
 that no model in the registry is left without a training-mode forward and a backward pass
@@ -21,11 +22,14 @@ SMALL_INPUT = {
     "digits_cnn": (1, 8, 8), "signs_convnet": (3, 64, 64), "alexnet": (3, 63, 63),
     "inception_v3": (3, 75, 75), "xception": (3, 71, 71),
 }
+TEXT_VOCAB = 50  # the vocabulary of the text models (builders taking vocab_size), fed token ids
 
 
 def _build(name: str) -> juanji.nn.Module:
     params = inspect.signature(model_builder(name)).parameters
     kwargs = {"num_classes": 3}
+    if "vocab_size" in params:  # a text model: token ids in, sized by its vocabulary
+        kwargs["vocab_size"] = TEXT_VOCAB
     if "aux_logits" in params and name == "inception_v3":
         kwargs["aux_logits"] = False  # its aux head needs 287x287 inputs; tested in its own file
     return get_model(name, **kwargs)
@@ -46,8 +50,14 @@ def _logits_sum(out) -> juanji.Tensor:
 def test_every_model_trains_one_step_at_small_input(name):
     juanji.manual_seed(0)
     model = _build(name).train()
-    shape = SMALL_INPUT.get(name, (3, 32, 32))
-    out = model(juanji.randn(2, *shape))
+    if "vocab_size" in inspect.signature(model_builder(name)).parameters:
+        # Token ids (N, L) int64, right-padded with 0 (one sentence shorter than the other).
+        ids = np.random.default_rng(0).integers(1, TEXT_VOCAB, (2, 12))
+        ids[1, 7:] = 0
+        out = model(juanji.tensor(ids))
+    else:
+        shape = SMALL_INPUT.get(name, (3, 32, 32))
+        out = model(juanji.randn(2, *shape))
     logits = out[0] if isinstance(out, tuple) else out
     assert logits.shape == (2, 3), f"{name}: logits shape {logits.shape}"
     _logits_sum(out).backward()
