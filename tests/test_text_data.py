@@ -258,6 +258,9 @@ def test_loader_collate_fn_arguments():
     # a collate_fn's other values pass through untouched
     out = next(iter(DataLoader(ds, batch_size=2, collate_fn=lambda s: {"n": len(s)})))
     assert out == {"n": 2}
+    ids, w = next(iter(DataLoader(ds, batch_size=2, collate_fn=lambda s: [np.array([1, 2], np.int32),
+                                                                          np.ones(2, np.float64)])))
+    assert ids.data.dtype == np.int64 and w.data.dtype == np.float32
 
 
 @pytest.mark.parametrize("drop_last", [False, True])

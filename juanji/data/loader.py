@@ -6,8 +6,7 @@ building it makes every epoch repeatable):
 
 - the order of epoch ``e`` is ``permutation(n)`` drawn from ``SeedSequence(base, spawn_key=(e, 0, 0))``;
 - random transforms without their own generator draw, while batch ``b`` of epoch ``e`` is
-  built, from ``SeedSequence(base, spawn_key=(e, 1, b))`` (see ``transforms.generator_scope``).
-
+  built, from ``SeedSequence(base, spawn_key=(e, 1, b))`` (see ``transforms.generator_scope``);
 - with ``bucket_by`` (length bucketing, for text), the same permutation is cut into pools of
   ``BUCKET_POOL_BATCHES * batch_size`` samples, each pool is sorted by length (stably, so ties
   keep the random order), cut into batches, and the order of all the epoch's batches is then
@@ -188,8 +187,10 @@ class DataLoader:
     def _collated(self, indices: np.ndarray, epoch: int, b: int) -> Any:
         with generator_scope(self._seed_sequence(epoch, _TRANSFORMS, b)):
             out = self.collate_fn([self.dataset[int(i)] for i in indices])  # type: ignore[misc]
-        if isinstance(out, (tuple, list)):
-            return type(out)(_to_tensor(v) for v in out) if isinstance(out, list) else tuple(_to_tensor(v) for v in out)
+        if isinstance(out, tuple):
+            return tuple(_to_tensor(v) for v in out)
+        if isinstance(out, list):
+            return [_to_tensor(v) for v in out]
         return _to_tensor(out)
 
     def _batch(self, indices: np.ndarray, epoch: int, b: int) -> Any:
