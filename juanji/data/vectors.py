@@ -141,7 +141,8 @@ def read_vectors(path: str | os.PathLike, *, binary: bool | None = None, vocab: 
         errors: how a word that is not valid UTF-8 is decoded (``bytes.decode``'s policy):
             ``"strict"`` (default) makes it a ValueError naming the line or record; ``"replace"``
             (U+FFFD), ``"ignore"``, ``"backslashreplace"`` or ``"surrogateescape"`` keep it
-            (GoogleNews' binary holds a few words that are not UTF-8).
+            (Mikolov's word2vec tool cuts long words at a byte count, which can split a UTF-8
+            character; gensim's ``unicode_errors`` is the same option).
         duplicates: ``"error"`` (default): a word appearing twice is a ValueError naming both
             lines; ``"first"``: keep its first vector (gensim's choice), drop later ones.
             Duplicates are looked for among the words kept (with ``vocab``, a repeated word the
