@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import juanji._atomic as _atomic
 import juanji.io as jio
 from juanji.train import is_checkpoint, load_checkpoint, load_weights, save_checkpoint
 import juanji.nn as nn
@@ -341,9 +342,9 @@ def test_save_keeps_the_temporary_file_of_a_live_writer(tmp_path):
 def test_cleanup_removes_dead_writers_orphans_only_and_leaves_files_that_are_not_ours(tmp_path):
     dead = 99_999_999  # above Linux's largest pid (2**22)
     keep = [tmp_path / ".w.npz.abcdefgh.tmp", tmp_path / "notes.tmp", tmp_path / ".w.npz.host-1.tmp",
-            tmp_path / f".w.npz.{jio._HOST}x-{dead}.{'a' * 16}.tmp"]  # another machine's writer
-    orphans = [tmp_path / f".other.bin.{jio._HOST}-{dead}.{'b' * 16}.tmp",  # any target in the folder
-               tmp_path / f".w.npz.{jio._HOST}-{dead}.{'c' * 16}.tmp"]
+            tmp_path / f".w.npz.{_atomic._HOST}x-{dead}.{'a' * 16}.tmp"]  # another machine's writer
+    orphans = [tmp_path / f".other.bin.{_atomic._HOST}-{dead}.{'b' * 16}.tmp",  # any target in the folder
+               tmp_path / f".w.npz.{_atomic._HOST}-{dead}.{'c' * 16}.tmp"]
     for p in keep + orphans:
         p.write_bytes(b"user data")
     jio.save({"a": np.ones(2)}, tmp_path / "w.npz")

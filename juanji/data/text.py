@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..io import atomic_write
+from .._atomic import atomic_write
 from .dataset import Dataset, _check_index
 
 __all__ = [
