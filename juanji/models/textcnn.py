@@ -30,8 +30,10 @@ The convolution. A filter spans the whole embedding width, so the Conv2d over (h
 C input channels is a Conv1d over the L axis with C*E input channels: weight (F, C, h, E)
 -> (F, C*E, h) and input (N, C, L', E) -> (N, C*E, L'). The parameters keep the Conv2d
 layout (F, C, h, E) (a PyTorch TextCNN's nn.Conv2d(C, F, (h, E)) state_dict loads by name);
-the computation is the conv1d, which measured faster here (N=50, L=60, E=300, F=100,
-h=3,4,5, forward + backward, 2 cores: ~250 ms against 330-510 ms for conv2d).
+the computation is the conv1d: at Kim's sizes (N 50, L 60, E 300, F 100, h 3, 4, 5) a
+training step's forward and backward through it was never slower than through the conv2d
+and steadier (the conv2d's times varied twice as much); the figures are in issue 22's
+report, for bench/NOTES.md.
 
 Initialisation (Kim's code, yoonkim/CNN_sentence): conv weights Xavier-uniform, biases
 zero; 'rand' vectors U[-0.25, 0.25] (his code gives unknown words the same draw when
