@@ -252,6 +252,33 @@ def targets(root: Path) -> list[Target]:
     folder.mkdir(parents=True)
     Image.fromarray(img).save(folder / "a.png")
     out.append(Target("ImageFolder", folder / "a.png", lambda p: ImageFolder(p.parent.parent)[0][0], _image_ok))
+    # Text: a vocabulary file, a labelled TSV, a strfile (fortunes) file, and word vectors in the
+    # word2vec text, fastText .vec and word2vec binary formats (autodetected, as a user's call is).
+    from juanji.data import Vocab, read_delimited, read_strfile, read_vectors
+    from tests.test_vectors import write_word2vec_binary, write_word2vec_text
+
+    vocab = Vocab.build([["le", "chat", "noir"], ["the", "black", "cat"], ["东京", "naïve"]])
+    vpath = root / "vocab.json"
+    vocab.save(vpath)
+    out.append(Target("Vocab.load", vpath, Vocab.load, lambda v: len(v.itos) <= 64))
+    tsv = root / "labelled.tsv"
+    tsv.write_text("label\ttext\nen\tthe black cat\nfr\tle chat noir\nru\tчёрный кот\n", encoding="utf-8")
+    out.append(Target("read_delimited tsv", tsv, read_delimited,
+                      lambda r: len(r[0]) == len(r[1]) <= 8 and r[1].dtype == np.int64))
+    strfile = root / "fortunes"
+    strfile.write_text("A first fortune.\n%\nЭто вторая.\n%\n第三个。\n%\n", encoding="utf-8")
+    out.append(Target("read_strfile", strfile, read_strfile, lambda r: isinstance(r, list) and len(r) <= 16))
+    words = [f"w{i}" for i in range(12)] + ["naïve", "东京"]
+    vecs = rng.standard_normal((len(words), 5)).astype(np.float32)
+
+    def vectors_ok(limit: int) -> Callable[[Any], bool]:
+        return lambda r: len(r[0]) == len(r[1]) and _array_ok(limit)(r[1])
+
+    for name, path in (("read_vectors word2vec text", write_word2vec_text(root / "v.txt", words, vecs)),
+                       ("read_vectors fastText vec", write_word2vec_text(root / "v.vec", words, vecs,
+                                                                         trailing_space=True)),
+                       ("read_vectors word2vec binary", write_word2vec_binary(root / "v.bin", words, vecs))):
+        out.append(Target(name, path, read_vectors, vectors_ok(2 * path.stat().st_size + 256)))
     # Weights and checkpoints: juanji.io.read, load_weights into a model, a resume into a Trainer.
     model, opt = _tiny_model()
     meta = {"model": "tiny", "classes": '["a", "b", "c"]'}

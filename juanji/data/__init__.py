@@ -51,6 +51,16 @@ from .text import (
     read_delimited,
     read_text_folder,
 )
+from .vectors import (
+    KIM_UNIFORM_SCALE,
+    MAX_VECTOR_DIM,
+    MAX_VECTORS_BYTES,
+    MAX_WORD_BYTES,
+    Alignment,
+    read_vectors,
+    train_fasttext_vectors,
+)
+from .vectors import align as align_vectors
 from .transforms import (
     CenterCrop,
     Compose,
@@ -78,4 +88,6 @@ __all__ = [
     "MAX_STRFILE_BYTES",
     "Compose", "ToFloat", "Normalize", "OneHot", "Pad", "RandomCrop", "CenterCrop", "RandomHorizontalFlip",
     "RandomTranslate", "Resize", "PCAColorAugment",
+    "read_vectors", "align_vectors", "Alignment", "train_fasttext_vectors", "MAX_VECTORS_BYTES", "MAX_VECTOR_DIM",
+    "MAX_WORD_BYTES", "KIM_UNIFORM_SCALE",
 ]

@@ -97,7 +97,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .text import CharTokenizer, TextDataset, Vocab, WordTokenizer, decode_text
+from .text import CharTokenizer, TextDataset, Vocab, WordTokenizer, _read_capped, decode_text
 
 __all__ = [
     "FORTUNES_ROOT", "MAX_STRFILE_BYTES", "MIN_PER_CLASS", "LANGUAGE_CAP", "ENGLISH_TOPICS", "LANGUAGES", "SPLITS",
@@ -182,17 +182,7 @@ def read_strfile(path: str | os.PathLike[str], encoding: str = "utf-8") -> list[
     valid ``encoding`` are a ValueError naming the file and line.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise FileNotFoundError(f"read_strfile: cannot open '{path}' ({e.strerror or e})") from e
-    if size > MAX_STRFILE_BYTES:
-        raise ValueError(f"read_strfile: '{path}' is {size} bytes, more than the {MAX_STRFILE_BYTES} allowed "
-                         f"(MAX_STRFILE_BYTES)")
-    with open(path, "rb") as f:
-        raw = f.read(MAX_STRFILE_BYTES + 1)
-    if len(raw) > MAX_STRFILE_BYTES:
-        raise ValueError(f"read_strfile: '{path}' grew past {MAX_STRFILE_BYTES} bytes while being read")
+    raw = _read_capped(path, "read_strfile", MAX_STRFILE_BYTES, "MAX_STRFILE_BYTES")
     return parse_strfile(decode_text(raw, path, "read_strfile", encoding))
 
 

@@ -274,16 +274,7 @@ class Vocab:
         """
         path = Path(path)
         where = f"Vocab.load: '{path}'"
-        try:
-            size = path.stat().st_size
-        except OSError as e:
-            raise FileNotFoundError(f"{where}: cannot open it ({e.strerror or e})") from e
-        if size > MAX_VOCAB_FILE_BYTES:
-            raise ValueError(f"{where} is {size} bytes, more than the {MAX_VOCAB_FILE_BYTES} a vocabulary file may be")
-        with open(path, "rb") as f:
-            raw = f.read(MAX_VOCAB_FILE_BYTES + 1)
-        if len(raw) > MAX_VOCAB_FILE_BYTES:
-            raise ValueError(f"{where} grew past {MAX_VOCAB_FILE_BYTES} bytes while being read")
+        raw = _read_capped(path, "Vocab.load", MAX_VOCAB_FILE_BYTES, "MAX_VOCAB_FILE_BYTES")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -484,20 +475,26 @@ def decode_text(raw: bytes, path: str | os.PathLike[str], who: str, encoding: st
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _read_capped(path: Path, who: str, max_bytes: int | None = None) -> bytes:
+def _read_capped(path: Path, who: str, max_bytes: int | None = None, cap_name: str = "MAX_TEXT_FILE_BYTES") -> bytes:
+    """The file's bytes, refused from its size before reading when over ``max_bytes``.
+
+    Read in chunks: ``f.read(max_bytes + 1)`` would allocate the whole cap up front, whatever
+    the file's size (found by tests/fuzz_readers.py under a memory cap)."""
     max_bytes = MAX_TEXT_FILE_BYTES if max_bytes is None else max_bytes
     try:
         size = path.stat().st_size
     except OSError as e:
         raise FileNotFoundError(f"{who}: cannot open '{path}' ({e.strerror or e})") from e
     if size > max_bytes:
-        raise ValueError(f"{who}: '{path}' is {size} bytes, more than the {max_bytes} allowed "
-                         f"(MAX_TEXT_FILE_BYTES)")
+        raise ValueError(f"{who}: '{path}' is {size} bytes, more than the {max_bytes} allowed ({cap_name})")
+    chunks, total = [], 0
     with open(path, "rb") as f:
-        raw = f.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise ValueError(f"{who}: '{path}' grew past {max_bytes} bytes while being read")
-    return raw
+        while chunk := f.read(min(1 << 20, max_bytes + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise ValueError(f"{who}: '{path}' grew past {max_bytes} bytes while being read ({cap_name})")
+    return b"".join(chunks)
 
 
 def _column(spec: int | str, header: list[str] | None, path: Path, what: str) -> int:
