@@ -383,3 +383,99 @@ def test_save_checkpoint_refuses_non_finite_weights_and_leaves_the_file(tmp_path
     assert path.read_bytes() == good
     with pytest.raises(DivergedError, match="4.weight holds nan"):
         trainer.check_finite()
+
+
+# --- text batches, on_step_end and the max-norm constraint (issue 22) ---------------------------
+def _token_loaders(seed=0, n=120):
+    """Token ids (N, L) int64 whose class is which of three id ranges the sentence draws from."""
+    from juanji.data import PadCollate, TextDataset, Vocab
+
+    rng = np.random.default_rng(seed)
+    words = [[f"a{i}" for i in range(8)], [f"b{i}" for i in range(8)], [f"c{i}" for i in range(8)]]
+    y = rng.integers(0, 3, n)
+    texts = [" ".join(rng.choice(words[c], size=int(rng.integers(2, 9)))) for c in y]
+    tok = str.split
+    vocab = Vocab.build(map(tok, texts))
+    ds = TextDataset(texts, y.astype(np.int64), tok, vocab)
+    loader = DataLoader(ds, batch_size=10, shuffle=True, seed=seed, collate_fn=PadCollate(), bucket_by=ds.lengths)
+    return vocab, loader
+
+
+def test_trains_on_int64_token_ids_and_names_samples_not_images(capsys):
+    from juanji.models import textcnn
+
+    vocab, loader = _token_loaders()
+    x, _ = next(iter(loader))
+    assert x.data.dtype == np.int64  # the batches hold ids, never floats
+    juanji.manual_seed(0)
+    model = textcnn(len(vocab.itos), 3, embed_dim=8, filter_sizes=(2, 3), num_filters=4)
+    trainer = Trainer(model, Adam(model.parameters(), lr=1e-2), unit="sample")
+    history = trainer.fit(loader, loader, epochs=8, verbose=True)
+    assert history["loss"][-1] < history["loss"][0] * 0.5
+    assert history["val_accuracy"][-1] >= 0.9
+    err = capsys.readouterr().err
+    assert "sample/s" in err and "img/s" not in err
+
+
+def test_on_step_end_runs_right_after_every_optimizer_step():
+    trainer, train, _ = _setup()
+    seen = []
+
+    class Spy(juanji.train.Callback):
+        def on_step_end(self, tr, step):
+            seen.append(("step_end", step, tr.global_step))
+
+        def on_batch_end(self, tr, step, logs):
+            seen.append(("batch_end", step, tr.global_step))
+
+    real_step = trainer.optimizer.step
+
+    def step():
+        seen.append(("optimizer.step", None, trainer.global_step))
+        real_step()
+
+    trainer.optimizer.step = step
+    trainer.fit(train, epochs=1, callbacks=[Spy()], verbose=False)
+    n = len(train)
+    expected = []
+    for s in range(1, n + 1):
+        expected += [("optimizer.step", None, s - 1), ("step_end", s, s), ("batch_end", s, s)]
+    assert seen == expected
+
+
+def test_max_norm_callback_keeps_the_rows_within_s_after_every_step():
+    from juanji.models import textcnn
+    from juanji.optim import Adadelta
+    from juanji.train import MaxNormCallback
+
+    vocab, loader = _token_loaders()
+    norms = []
+
+    class After(juanji.train.Callback):  # listed after the constraint: sees the weights the next step uses
+        def on_step_end(self, tr, step):
+            norms.append(np.linalg.norm(tr.model.fc.weight.data, axis=1).max())
+
+    def run(callbacks):
+        juanji.manual_seed(0)
+        model = textcnn(len(vocab.itos), 3, embed_dim=8, filter_sizes=(2, 3), num_filters=4, max_norm=1.0)
+        trainer = Trainer(model, Adadelta(model.parameters(), lr=50.0, rho=0.95))
+        trainer.fit(loader, epochs=2, callbacks=callbacks, verbose=False)
+        return model
+
+    run([After()])
+    unconstrained = list(norms)
+    assert max(unconstrained) > 1.5  # the large lr does push rows past s
+    norms.clear()
+    model = run([MaxNormCallback(), After()])
+    assert len(norms) == 2 * len(loader)
+    assert max(norms) <= 1.0 + 1e-5
+    assert np.linalg.norm(model.fc.weight.data, axis=1).max() <= 1.0 + 1e-5
+
+
+def test_after_step_refuses_a_non_callable():
+    from juanji.train import AfterStep
+
+    with pytest.raises(TypeError, match="AfterStep: fn must be callable"):
+        AfterStep(3)
+    with pytest.raises(ValueError, match="Trainer: unit"):
+        Trainer(_net(), Adam(_net().parameters()), unit="")

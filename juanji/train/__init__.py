@@ -7,7 +7,15 @@
     >>> history.plot("runs/x/learning_curves.png")
 """
 
-from .callbacks import Callback, CSVLogger, EarlyStopping, LRSchedulerCallback, ModelCheckpoint
+from .callbacks import (
+    AfterStep,
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LRSchedulerCallback,
+    MaxNormCallback,
+    ModelCheckpoint,
+)
 from .checkpoint import is_checkpoint, load_checkpoint, load_weights, save_checkpoint
 from .history import History
 from .metrics import (
@@ -26,6 +34,7 @@ from .trainer import LOSSES, DivergedError, Trainer
 __all__ = [
     "Trainer", "LOSSES", "DivergedError", "History",
     "Callback", "ModelCheckpoint", "EarlyStopping", "LRSchedulerCallback", "CSVLogger",
+    "AfterStep", "MaxNormCallback",
     "save_checkpoint", "load_checkpoint", "load_weights", "is_checkpoint",
     "Metric", "Accuracy", "TopKAccuracy", "ConfusionMatrix", "get_metric",
     "accuracy", "top_k_accuracy", "confusion_matrix",

@@ -5,6 +5,8 @@
 - ``LRSchedulerCallback``: step an LR schedule each epoch (``ReduceLROnPlateau`` gets the
   monitored value).
 - ``CSVLogger``: append each epoch's row to a CSV file as it finishes.
+- ``AfterStep``: call a function on the model right after every optimizer step;
+  ``MaxNormCallback`` is the one Kim's TextCNN needs (``model.max_norm_constraint()``).
 
 Each hook gets the trainer; ``logs`` is the epoch's row (``loss``, ``accuracy``,
 ``val_loss`` ...). A callback that has state worth resuming (a best value, a patience
@@ -24,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from .trainer import Trainer
 
-__all__ = ["Callback", "ModelCheckpoint", "EarlyStopping", "LRSchedulerCallback", "CSVLogger"]
+__all__ = ["Callback", "ModelCheckpoint", "EarlyStopping", "LRSchedulerCallback", "CSVLogger", "AfterStep",
+           "MaxNormCallback"]
 
 
 class Callback:
@@ -35,6 +38,10 @@ class Callback:
 
     def on_epoch_begin(self, trainer: "Trainer", epoch: int) -> None:
         """Before epoch ``epoch`` (1-based)."""
+
+    def on_step_end(self, trainer: "Trainer", step: int) -> None:
+        """Right after ``optimizer.step()`` of step ``step`` (1-based within the epoch), before the
+        step's bookkeeping and before the weights are used again: for constraints on the weights."""
 
     def on_batch_end(self, trainer: "Trainer", step: int, logs: dict[str, float]) -> None:
         """After optimizer step ``step`` (1-based within the epoch); logs hold ``loss`` and ``batch_size``."""
@@ -303,3 +310,54 @@ class CSVLogger(Callback):
             writer = csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore", lineterminator="\n")
             writer.writerow({k: ("" if v is None else repr(v)) for k, v in row.items()})
             f.flush()
+
+
+class AfterStep(Callback):
+    """Call ``fn(model)`` right after every optimizer step (``on_step_end``).
+
+    For constraints that must hold after each update (a max-norm, a projection, clipping of
+    weights). ``fn`` may change the parameters' values in place; it should not replace them.
+
+    Example:
+        >>> AfterStep(lambda model: model.fc.weight.data.clip(-1, 1, out=model.fc.weight.data))
+    """
+
+    def __init__(self, fn: Any) -> None:
+        if not callable(fn):
+            raise TypeError(f"AfterStep: fn must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.calls = 0
+
+    def on_step_end(self, trainer: "Trainer", step: int) -> None:
+        self.fn(trainer.model)
+        self.calls += 1
+
+
+class MaxNormCallback(AfterStep):
+    """Kim (2014)'s max-norm constraint after every step: ``model.max_norm_constraint()(model)``.
+
+    Rescales the rows of the model's final layer whose L2 norm exceeds s (TextCNN: s = 3 on
+    ``fc.weight``) right after each optimizer step, so the constraint holds for every forward
+    pass. The constraint is read from the model when training begins.
+
+    Args:
+        constraint: a ``juanji.nn.utils.MaxNorm`` (or any ``fn(model)``); None takes
+            ``trainer.model.max_norm_constraint()`` at the start of ``fit``.
+
+    Example:
+        >>> trainer.fit(train, val, epochs=10, callbacks=[MaxNormCallback()])
+    """
+
+    def __init__(self, constraint: Any = None) -> None:
+        super().__init__(constraint if constraint is not None else (lambda model: None))
+        self._given = constraint is not None
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        if self._given:
+            return
+        get = getattr(trainer.model, "max_norm_constraint", None)
+        if not callable(get):
+            raise TypeError(f"MaxNormCallback: {type(trainer.model).__name__} has no max_norm_constraint(); "
+                            "pass the constraint")
+        constraint = get()
+        self.fn = constraint if constraint is not None else (lambda model: None)

@@ -15,6 +15,10 @@ parameter or buffer (a running variance can overflow while the loss stays finite
 of the epoch, with a ``DivergedError`` (a FloatingPointError) naming the epoch, step and tensor;
 ``save_checkpoint`` refuses such weights, so the last checkpoint on disk stays the last good one.
 ``verbose`` draws a progress bar on a terminal and prints one line per epoch anywhere else.
+x need not be images: integer token ids (N, L) int64 go to the model as they are (never cast
+to float); ``unit`` names what a sample is in the speed figures (``img/s``, ``sample/s``).
+Callbacks' ``on_step_end`` runs right after every ``optimizer.step()``, before anything else
+sees the weights (``AfterStep``/``MaxNormCallback``: Kim's max-norm constraint).
 
 Resuming is exact: a checkpoint holds the model, optimizer, scheduler, epoch, history,
 callbacks' state and random-generator states (juanji's global generator, which drives
@@ -118,6 +122,9 @@ class Trainer:
             ``ReduceLROnPlateau`` is stepped with ``scheduler_monitor``.
         scheduler_monitor: the logged value ReduceLROnPlateau watches (default ``val_loss``
             when validating, else ``loss``).
+        unit: what one sample is called in the speed figure of the progress output
+            (``"img"``: ``img/s``; ``"sample"`` for text). The history's ``images_per_sec``
+            column counts samples per second whatever the unit (one name for every run).
 
     Attributes:
         epoch: epochs completed so far (0 before training).
@@ -131,7 +138,7 @@ class Trainer:
 
     def __init__(self, model: Module, optimizer: Any, loss: "str | Callable[..., Tensor]" = "cross_entropy",
                  metrics: Sequence["str | Metric"] = ("accuracy",), scheduler: Any = None,
-                 scheduler_monitor: str | None = None) -> None:
+                 scheduler_monitor: str | None = None, unit: str = "img") -> None:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a juanji.nn.Module, got {type(model).__name__}")
         if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
@@ -142,6 +149,9 @@ class Trainer:
             loss = LOSSES[loss]
         if not callable(loss):
             raise TypeError(f"Trainer: loss must be a name or a callable, got {type(loss).__name__}")
+        if not isinstance(unit, str) or not unit:
+            raise ValueError(f"Trainer: unit must be a non-empty string such as 'img', got {unit!r}")
+        self.unit = unit
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = loss
@@ -168,7 +178,7 @@ class Trainer:
             callbacks: Callback objects (ModelCheckpoint, EarlyStopping, CSVLogger ...).
             resume: a checkpoint to continue from (model, optimizer, scheduler, history,
                 random state and callbacks' state are restored first).
-            verbose: a tqdm progress bar per epoch (loss, metrics, images/s); False prints nothing.
+            verbose: a tqdm progress bar per epoch (loss, metrics, samples/s); False prints nothing.
 
         Returns:
             ``self.history``.
@@ -230,7 +240,7 @@ class Trainer:
             cb.on_epoch_end(self, epoch, logs)
         for cb in self._callbacks:
             cb.on_epoch_saved(self, epoch, logs)
-        _finish(bar, logs, verbose, epoch, epochs)
+        _finish(bar, logs, verbose, epoch, epochs, self.unit)
 
     def _train_epoch(self, train: Iterable[Any], bar: Any, epoch: int) -> tuple[dict[str, Any], int]:
         """One pass of optimizer steps; returns the epoch's mean loss and metrics, and the image count."""
@@ -252,6 +262,10 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
             self.global_step += 1
+            # Right after the step, before the weights are used again (Kim's max-norm
+            # constraint must hold for every forward pass, the next one included).
+            for cb in self._callbacks:
+                cb.on_step_end(self, step)
             total_loss += value * len(x)
             seen += len(x)
             for m in self.metrics:
@@ -273,7 +287,7 @@ class Trainer:
         for m in self.metrics:
             if m.scalar:
                 post[_short(m.name)] = f"{m.compute():.4f}"
-        post["img/s"] = f"{speed:.0f}"
+        post[f"{self.unit}/s"] = f"{speed:.0f}"
         return post
 
     def _metric_values(self) -> dict[str, Any]:
@@ -482,7 +496,7 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-def _finish(bar: Any, logs: dict[str, Any], verbose: bool, epoch: int, epochs: int) -> None:
+def _finish(bar: Any, logs: dict[str, Any], verbose: bool, epoch: int, epochs: int, unit: str = "img") -> None:
     """Put the whole epoch's numbers (validation included) on the bar and close it; without a
     bar, print them as one line: ``epoch 3/40: train loss 0.1234 accuracy 0.9581, val loss ...``."""
     if not verbose:
@@ -490,7 +504,7 @@ def _finish(bar: Any, logs: dict[str, Any], verbose: bool, epoch: int, epochs: i
     if bar is not None:
         shown = {_short(k): f"{v:.4f}" for k, v in logs.items()
                  if isinstance(v, float) and k not in ("lr", "time", "images_per_sec")}
-        shown["img/s"] = f"{logs['images_per_sec']:.0f}"
+        shown[f"{unit}/s"] = f"{logs['images_per_sec']:.0f}"
         bar.set_postfix(shown, refresh=True)
         bar.close()
         return
@@ -499,5 +513,5 @@ def _finish(bar: Any, logs: dict[str, Any], verbose: bool, epoch: int, epochs: i
     train = " ".join(f"{k} {v:.4f}" for k, v in scalars.items() if not k.startswith("val_"))
     val = " ".join(f"{k[4:]} {v:.4f}" for k, v in scalars.items() if k.startswith("val_"))
     line = f"epoch {epoch}/{epochs}: train {train}" + (f", val {val}" if val else "")
-    line += f", {logs['time']:.2f} s ({logs['images_per_sec']:.0f} img/s)"
+    line += f", {logs['time']:.2f} s ({logs['images_per_sec']:.0f} {unit}/s)"
     print(line, file=sys.stderr, flush=True)
