@@ -126,7 +126,8 @@ def load_data(name: str, root: str | None = None, image_size: int = 64, grayscal
     path = Path(name).expanduser()
     if not path.is_dir():
         raise CLIError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}, "
-                       "or the path of an image folder (one sub-folder per class)")
+                       "or the path of an image folder (one sub-folder per class); text: "
+                       f"{', '.join(TEXT_DATASETS)}, a .tsv/.csv file or a folder of class sub-folders of .txt files")
     return (*_image_folder(path, image_size, grayscale, seed), "folder")
 
 
@@ -203,10 +204,10 @@ def _scheduler(name: str, opt: Any, epochs: int) -> Any:
 # --- train -----------------------------------------------------------------------------------
 # Files that show a folder already holds a run (config.json is written first).
 RUN_FILES = ("config.json", "weights.safetensors", "weights.npz", "last.safetensors", "last.npz",
-             "history.csv", "log.csv")
+             "history.csv", "log.csv", "vocab.json")
 # Every file a run writes: --overwrite removes the old run's before the new one starts, so the
 # folder never mixes two runs (an old weights.npz beside a new last.safetensors). Other files stay.
-RUN_OUTPUTS = (*RUN_FILES, "best.safetensors", "best.npz", "learning_curves.png", "vocab.json")
+RUN_OUTPUTS = (*RUN_FILES, "best.safetensors", "best.npz", "learning_curves.png")
 
 
 def _claim_run_folder(out: Path, resume: str | None, overwrite: bool) -> int:

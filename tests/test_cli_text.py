@@ -297,3 +297,11 @@ def test_fortunes_languages_trains_end_to_end(tmp_path, capsys):
     assert acc > 50  # 11 classes: chance is under 11%
     assert main(["predict", "--weights", str(out / "weights.safetensors"), "--text", "Привет, как дела?"]) == 0
     assert capsys.readouterr().out.split(": ")[1].startswith("ru ")
+
+
+def test_a_folder_holding_a_vocabulary_is_not_overwritten(corpus, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "vocab.json").write_text("my own", encoding="utf-8")
+    _fails(capsys, ["train", "--data", str(corpus[0]), "--out", str(out)], 2, "already holds a run (vocab.json)")
+    assert (out / "vocab.json").read_text(encoding="utf-8") == "my own"
