@@ -147,6 +147,11 @@ def test_bad_weights_and_images(run_dir, tmp_path, capsys):
     bad.write_bytes(b"not an image")
     assert main(["predict", str(bad), "--weights", str(run_dir / "weights.safetensors")]) == 2
     assert "bad.png" in capsys.readouterr().err
+    # an image model is given texts, or nothing at all: one line each
+    assert main(["predict", "--text", "hello", "--weights", str(run_dir / "weights.safetensors")]) == 2
+    assert "classifies images, not text: give image files" in capsys.readouterr().err
+    assert main(["predict", "--weights", str(run_dir / "weights.safetensors")]) == 2
+    assert "give image files to classify" in capsys.readouterr().err
 
 
 def test_bad_arguments_exit_2():
