@@ -6,7 +6,8 @@
     {'loss': 0.27, 'accuracy': 0.91}
 
 ``train``/``val``/``data`` are DataLoaders or any re-iterable of ``(x, y)`` batches
-(x: (N, C, H, W) float Tensor or array; y: (N,) int labels). One epoch is one pass
+(x: (N, C, H, W) float images, or (N, L) int64 token ids for a text model, as a Tensor or
+array; y: (N,) int labels). One epoch is one pass
 over ``train``; ``epochs`` counts epochs from the start of the run, so
 ``fit(..., epochs=10, resume="last.safetensors")`` after epoch 4 trains epochs 5 to 10.
 
