@@ -4,95 +4,29 @@
     python bench/train_vectors.py /usr/share/games/fortunes/{science,linux} --dim 50 --epochs 10
     python bench/train_vectors.py --out runs/vectors    # keep train.txt, vectors.vec and vectors.bin
 
-Entries (strfile: separated by lines holding only ``%``) are split into train/val/test by
-``juanji.data.fortunes.split_of`` when that module is present (the same split the fortunes
-TextCNN datasets use, a hash of each entry's text), else by a copy of its rule below. ONLY the
-train entries are given to fastText: vectors trained on test sentences would leak them into the
-test score. The script prints how much of the train vocabulary and of the test tokens the
-vectors cover, the nearest neighbours of a few words, and the time of each step.
+Entries are read, split and tokenised by juanji.data (``read_strfile``, the fortunes corpora's
+hash split ``split_of``, ``WordTokenizer``), so the split is the one the fortunes TextCNN data
+sets use. ONLY the train entries are given to fastText: vectors trained on test sentences would
+leak them into the test score. The script prints how much of the train vocabulary and of the
+test tokens the vectors cover, the nearest neighbours of a few words, and the time of each step.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import re
 import sys
 import tempfile
 import time
-import unicodedata
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from juanji.data.vectors import align, read_vectors, train_fasttext_vectors  # noqa: E402
+from juanji.data import Vocab, WordTokenizer, align_vectors, read_vectors, train_fasttext_vectors  # noqa: E402
+from juanji.data.fortunes import ENGLISH_TOPICS, FORTUNES_ROOT, _read_fortune_file, split_of  # noqa: E402
 
-ROOT = Path("/usr/share/games/fortunes")
-# Debian's English fortune files (packages fortunes, fortunes-min), less ascii-art (pictures).
-ENGLISH = (
-    "art", "computers", "cookie", "debian", "definitions", "disclaimer", "drugs", "education", "ethnic", "food",
-    "fortunes", "goedel", "humorists", "kids", "knghtbrd", "law", "linux", "linuxcookie", "literature", "love",
-    "magic", "medicine", "men-women", "miscellaneous", "news", "paradoxum", "people", "perl", "pets", "platitudes",
-    "politics", "pratchett", "riddles", "science", "songs-poems", "sports", "startrek", "tao", "translate-me",
-    "wisdom", "work", "zippy",
-)
-_SEPARATOR = re.compile(r"^%[ \t\r]*$")
-_TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
-
-
-def strfile_entries(path: Path) -> list[str]:
-    """A strfile's entries: the texts between lines holding only '%' (empty ones dropped)."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        u8 = path.with_name(path.name + ".u8")  # Debian ships UTF-8 copies of its latin-1 files
-        text = u8.read_text(encoding="utf-8") if u8.is_file() and u8.stat().st_size else raw.decode("latin-1")
-    entries, lines = [], []
-    for line in text.splitlines():
-        if _SEPARATOR.match(line):
-            entries.append("\n".join(lines).strip())
-            lines = []
-        else:
-            lines.append(line)
-    entries.append("\n".join(lines).strip())
-    return [e for e in entries if e]
-
-
-def _split_of_copy(text: str) -> str:
-    # A copy of juanji.data.fortunes.split_of (keep in step): blake2b of the normalised text, mod 10.
-    key = re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip()
-    bucket = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8, person=b"juanji-split").digest(),
-                            "big") % 10
-    return "train" if bucket < 8 else ("val" if bucket == 8 else "test")
-
-
-try:
-    from juanji.data.fortunes import split_of
-except ImportError:  # the fortunes module is not there: the same rule, copied
-    split_of = _split_of_copy
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased words (with inner apostrophes) and punctuation marks."""
-    # Overstrikes ('_\bx', underlining in old files) keep the second character.
-    text = re.sub(r".\x08", "", text)
-    return _TOKEN.findall(text.lower())
-
-
-class Vocab:
-    """The Vocab interface align needs: itos (0 '<pad>', 1 '<unk>', then by frequency) and stoi."""
-
-    def __init__(self, counts: Counter, min_count: int) -> None:
-        kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
-        self.itos = ["<pad>", "<unk>"] + kept
-        self.stoi = {w: i for i, w in enumerate(self.itos)}
-
-    def __len__(self) -> int:
-        return len(self.itos)
+ROOT = Path(FORTUNES_ROOT)
 
 
 def main() -> None:
@@ -106,11 +40,12 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None, help="where to keep the files (default: a temporary folder)")
     args = p.parse_args()
 
-    files = args.files or [ROOT / name for name in ENGLISH if (ROOT / name).is_file()]
+    files = args.files or [ROOT / name for name in ENGLISH_TOPICS if (ROOT / name).is_file()]
     if not files:
         raise SystemExit(f"train_vectors: no corpus files given and none found in {ROOT} (apt install fortunes)")
     t0 = time.perf_counter()
-    entries = sorted({e for f in files for e in strfile_entries(f)})
+    tokenize = WordTokenizer(lower=True)
+    entries = sorted({e for f in files for e in _read_fortune_file(f)})
     splits: dict[str, list[list[str]]] = {"train": [], "val": [], "test": []}
     for e in entries:
         splits[split_of(e)].append(tokenize(e))
@@ -126,7 +61,7 @@ def main() -> None:
         vec = train_fasttext_vectors([" ".join(t) for t in train], out, dim=args.dim, epochs=args.epochs,
                                      min_count=args.min_count, threads=args.threads, seed=args.seed)
         t_train = time.perf_counter() - t0
-        vocab = Vocab(Counter(w for t in train for w in t), args.min_count)
+        vocab = Vocab.build(train, min_freq=args.min_count)
         t0 = time.perf_counter()
         words_all, _ = read_vectors(vec)
         t_read_all = time.perf_counter() - t0
@@ -134,7 +69,7 @@ def main() -> None:
         words, vectors = read_vectors(vec, vocab=vocab)
         t_read_vocab = time.perf_counter() - t0
         t0 = time.perf_counter()
-        al = align(vocab, words, vectors, seed=args.seed)
+        al = align_vectors(vocab, words, vectors, seed=args.seed)
         t_align = time.perf_counter() - t0
         size = vec.stat().st_size
 
