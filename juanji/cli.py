@@ -311,21 +311,31 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = trainer.evaluate(test_loader)
         meta = {"model": args.model, "model_kwargs": json.dumps(model_kwargs), "data": args.data,
                 "classes": json.dumps(classes), "input_shape": json.dumps(list(shape)), "epochs": str(trainer.epoch)}
-        weights_path = out / f"weights.{args.format}"
-        trainer.check_finite(f"not writing '{weights_path}': the weights diverged")
-        weights = juanji.io.save(model.state_dict(), weights_path, metadata=meta)
-        history.to_csv(out / "history.csv")
-        history.plot(out / "learning_curves.png", title=f"{args.model} on {args.data}", val_label="validation")
-    n_test = len(test_ds)
+        _finish_run(args, trainer, history, result, meta, out, len(test_ds), elapsed, "images", [])
+    return 0
+
+
+def _finish_run(args: argparse.Namespace, trainer: Any, history: Any, result: dict[str, float],
+                meta: dict[str, str], out: Path, n_test: int, elapsed: float, unit: str,
+                extra_files: list[Path]) -> None:
+    """Write the weights (never non-finite ones), the history and the curves; print the test result."""
+    import juanji
+
+    say = _printer(args.quiet)
+    weights_path = out / f"weights.{args.format}"
+    trainer.check_finite(f"not writing '{weights_path}': the weights diverged")
+    weights = juanji.io.save(trainer.model.state_dict(), weights_path, metadata=meta)
+    history.to_csv(out / "history.csv")
+    history.plot(out / "learning_curves.png", title=f"{args.model} on {args.data}", val_label="validation")
     correct = int(round(result["accuracy"] * n_test))
     say(f"test accuracy: {result['accuracy']:.2%} ({correct}/{n_test})  test loss: {result['loss']:.4f}")
     if len(history):
         say(f"time: {elapsed:.1f} s ({np.mean(history['time']):.2f} s/epoch over {len(history)} epochs, "
-            f"{np.mean(history['images_per_sec']):.0f} images/s training)")
-    say(f"wrote {weights}, {out / 'history.csv'}, {out / 'learning_curves.png'}, {out / 'last.safetensors'}")
+            f"{np.mean(history['images_per_sec']):.0f} {unit}/s training)")
+    written = [weights, *extra_files, out / "history.csv", out / "learning_curves.png", out / "last.safetensors"]
+    say(f"wrote {', '.join(map(str, written))}")
     if args.quiet:
         print(f"{result['accuracy']:.4f}")
-    return 0
 
 
 def _printer(quiet: bool) -> Any:
@@ -584,22 +594,8 @@ def _train_text(args: argparse.Namespace, out: Path | None, claim: Any) -> int:
     else:
         say("no validation split: keeping the last epoch's weights")
     result = trainer.evaluate(eval_loader(test_ds))
-    weights_path = out / f"weights.{args.format}"
-    trainer.check_finite(f"not writing '{weights_path}': the weights diverged")
     meta = _text_meta(args, model_kwargs, classes, tok_spec, trainer.epoch, best_epoch)
-    weights = juanji.io.save(model.state_dict(), weights_path, metadata=meta)
-    history.to_csv(out / "history.csv")
-    history.plot(out / "learning_curves.png", title=f"{args.model} on {args.data}", val_label="validation")
-    n_test = len(test_ds)
-    correct = int(round(result["accuracy"] * n_test))
-    say(f"test accuracy: {result['accuracy']:.2%} ({correct}/{n_test})  test loss: {result['loss']:.4f}")
-    if len(history):
-        say(f"time: {elapsed:.1f} s ({np.mean(history['time']):.2f} s/epoch over {len(history)} epochs, "
-            f"{np.mean(history['images_per_sec']):.0f} texts/s training)")
-    say(f"wrote {weights}, {vocab_path}, {out / 'history.csv'}, {out / 'learning_curves.png'}, "
-        f"{out / 'last.safetensors'}")
-    if args.quiet:
-        print(f"{result['accuracy']:.4f}")
+    _finish_run(args, trainer, history, result, meta, out, len(test_ds), elapsed, "texts", [vocab_path])
     return 0
 
 
@@ -1239,7 +1235,7 @@ def _summary_text(args: argparse.Namespace) -> int:
     padded = max(length, *model.filter_sizes)
     convs = [(h, c.weight.shape, int(c.weight.data.size + c.bias.data.size)) for h, c in zip(model.filter_sizes, model.convs)]
     macs = sum(int(np.prod(w)) * (padded - h + 1) for h, w, _ in convs)
-    print(f"Convolutions (run as conv1d, not listed above): " + ", ".join(
+    print("Convolutions (run as conv1d, not listed above): " + ", ".join(
         f"h={h}: weight {tuple(w)}, {n:,} params" for h, w, n in convs)
         + f"; {macs:,} multiply-adds per sample of length {length} (add them to the total above)")
     return 0
