@@ -15,7 +15,8 @@ from juanji.nn import Parameter
 from juanji.optim import SGD, Adadelta, Adagrad, Adam, AdamW, RMSprop
 
 from tests.helpers import assert_close, torch_or_skip
-from tests.test_optim import STEPS, compare, gradient, initial_arrays, juanji_run, torch_run
+from tests.test_optim import (STEPS, compare, follow_torch_from_its_state, initial_arrays, juanji_run,
+                              torch_run)
 
 CONFIGS = [
     dict(),
@@ -112,18 +113,7 @@ def test_loads_torch_state_and_follows_torch() -> None:
     for k in sd["state"]:
         assert sorted(sd["state"][k]) == sorted(tsd["state"][k])
     assert set(sd["param_groups"][0]) <= set(tsd["param_groups"][0])
-    params2 = [Parameter(p.copy()) for p in theirs[-1]]
-    opt2 = Adadelta(params2, **kwargs)
-    opt2.load_state_dict(tsd)  # no optimizer_class: judged by its keys, and they fit
-    assert opt2.state[params2[0]]["acc_delta"].dtype == np.float32
-    for k in range(4, 7):
-        for i, (p, tp) in enumerate(zip(params2, topt.param_groups[0]["params"])):
-            g = gradient(p.data, k, i)
-            p.grad, tp.grad = juanji.Tensor(g), torch.tensor(g)
-        opt2.step()
-        topt.step()
-    for p, tp in zip(params2, topt.param_groups[0]["params"]):
-        assert_close(p.data, tp.detach().numpy(), 1e-5, 1e-6, "after loading torch's state")
+    follow_torch_from_its_state(torch, Adadelta, kwargs, theirs, topt, "acc_delta")
 
 
 def _stepped(cls, **kwargs):

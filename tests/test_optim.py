@@ -164,11 +164,16 @@ def test_state_dict_layout_matches_torch_and_loads_torch_state() -> None:
         for n in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
             assert_close(sd["state"][k][n], tsd["state"][k][n].numpy(), 1e-5, 1e-6, n)
     assert set(sd["param_groups"][0]) <= set(tsd["param_groups"][0])
-    # Continue from torch's state on juanji's side: the trajectory stays with torch's.
+    follow_torch_from_its_state(torch, Adam, kwargs, theirs, topt, "exp_avg")
+
+
+def follow_torch_from_its_state(torch, cls, kwargs, theirs, topt, buffer: str) -> None:  # type: ignore[no-untyped-def]
+    """Load torch's optimizer state into ``cls`` and step on beside torch: the trajectories stay together."""
+    tsd = topt.state_dict()
     params2 = [Parameter(p.copy()) for p in theirs[-1]]
-    opt2 = Adam(params2, **kwargs)
-    opt2.load_state_dict(tsd)
-    assert opt2.state[params2[0]]["exp_avg"].dtype == np.float32
+    opt2 = cls(params2, **kwargs)
+    opt2.load_state_dict(tsd)  # torch's state has no optimizer_class: judged by its keys
+    assert opt2.state[params2[0]][buffer].dtype == np.float32
     for k in range(4, 7):
         for i, (p, tp) in enumerate(zip(params2, topt.param_groups[0]["params"])):
             g = gradient(p.data, k, i)

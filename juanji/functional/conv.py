@@ -746,8 +746,9 @@ def _check_conv_args(op: str, spatial: int, input: Any, weight: Any, bias: Any, 
 # Along an axis whose stride S exceeds the dilated kernel extent E = D*(K-1) + 1, the windows
 # do not overlap and the S - E positions between them are never read. The routes above work on
 # the whole padded input and some loop over stride phases (products per kernel row, the compiled
-# depthwise loops), so their time and memory would grow with S and the padding (stride 10**7 on
-# 8x8: a minute for a 1x1 output) instead of with the output. There, only the taps are gathered:
+# depthwise loops), so their time and memory would grow with S and the padding instead of with
+# the output (bench/NOTES.md, "2026-12-07: strides wider than the window"). There, only the taps
+# are gathered:
 #
 #     xg[..., o*K + t] = xp[..., o*S + t*D]      o < OUT, t < K    (xp: the padded input)
 #
