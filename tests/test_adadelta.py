@@ -208,3 +208,51 @@ def test_float32_stays_float32_and_no_grad_means_no_step() -> None:
     assert p.data.dtype == np.float32 and np.all(p.data < 1)
     assert all(v.dtype == np.float32 for v in opt.state[p].values() if isinstance(v, np.ndarray))
     assert q not in opt.state and np.array_equal(q.data, np.ones(2, np.float32))
+
+
+@pytest.mark.parametrize("kwargs", [dict(rho=0.95, eps=1e-6), dict(lr=0.5, rho=0.8, eps=1e-4, maximize=True),
+                                    dict(rho=0.9, eps=1e-6, weight_decay=0.1)])
+def test_table_with_few_rows_of_gradient_is_bit_equal_to_the_dense_update(kwargs, monkeypatch) -> None:
+    """An embedding table's gradient is zero outside the batch's words; Adadelta then updates
+    only those rows and decays the others' averages. The floats must be exactly the dense
+    update's (and so torch's), over steps where rows join, leave and hold a NaN."""
+    import juanji.optim.adadelta as adadelta
+
+    rng = np.random.default_rng(3)
+    table = rng.standard_normal((3000, 32)).astype(np.float32)  # 96,000 elements: large enough
+    grads = []
+    for k in range(6):
+        g = np.zeros_like(table)
+        rows = rng.choice(3000, size=40, replace=False)  # a batch's words, different each step
+        g[rows] = rng.standard_normal((40, 32)).astype(np.float32)
+        g[rows[0], 3] = -0.0
+        if k == 4:
+            g[7, 5] = np.nan  # a NaN row takes the full update and spreads as the dense one does
+        grads.append(g)
+
+    def run(sparse: bool) -> tuple[np.ndarray, dict]:
+        monkeypatch.setattr(adadelta, "_SPARSE_MIN_SIZE", 1 << 16 if sparse else 1 << 62)
+        p = Parameter(table.copy())
+        opt = Adadelta([p], **kwargs)
+        for g in grads:
+            p.grad = juanji.Tensor(g.copy())
+            opt.step()
+        return p.data, opt.state[p]
+
+    calls = []
+    monkeypatch.setattr(adadelta, "_update", lambda *a, f=adadelta._update: (calls.append(a[0].shape), f(*a))[1])
+    sparse, sparse_state = run(True)
+    expect_sparse = "weight_decay" not in kwargs  # weight decay makes every row's gradient nonzero
+    assert all(s == ((40,) if k != 4 else (41,)) + (32,) for k, s in enumerate(calls)) == expect_sparse, calls
+    dense, dense_state = run(False)
+    assert np.array_equal(sparse, dense, equal_nan=True)
+    for name in ("square_avg", "acc_delta"):
+        assert np.array_equal(sparse_state[name], dense_state[name], equal_nan=True), name
+    assert np.isnan(sparse[7, 5]) and not np.isnan(sparse[8]).any()
+    torch = torch_or_skip()
+    tp = torch.nn.Parameter(torch.tensor(table))
+    topt = torch.optim.Adadelta([tp], **kwargs)
+    for g in grads:
+        tp.grad = torch.tensor(g)
+        topt.step()
+    assert_close(np.nan_to_num(sparse), np.nan_to_num(tp.detach().numpy()), 1e-5, 1e-6, "Adadelta table")

@@ -84,14 +84,52 @@ class Adadelta(Optimizer):
                 if weight_decay != 0:
                     g = g + weight_decay * p.data  # (*)
                 square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+                rows = _rows_with_gradient(g, eps)
+                if rows is None:
+                    _update(p.data, g, square_avg, acc_delta, lr, rho, eps)
+                    continue
+                # Only a few rows have a gradient (an embedding table: the batch's words).
+                # Every other row's update, computed densely, is v <- rho v + (1 - rho) 0^2 =
+                # rho v, d = sqrt(u + eps) / sqrt(v + eps) * 0 = 0, u <- rho u, p <- p - 0: its
+                # averages decay and the parameter stays. So decay everything, then redo the
+                # rows with a gradient from their undecayed averages -- the same floats as the
+                # dense update, without its ten passes over the whole table.
+                v, u = square_avg[rows], acc_delta[rows]  # (R, ...) copies, before the decay
                 square_avg *= rho
-                square_avg += (1 - rho) * (g * g)
-                std = np.sqrt(square_avg + eps)  # (*)
-                delta = np.sqrt(acc_delta + eps)  # (*)
-                delta /= std
-                delta *= g
                 acc_delta *= rho
-                acc_delta += (1 - rho) * (delta * delta)
-                delta *= lr
-                p.data -= delta
+                w = p.data[rows]
+                _update(w, g[rows], v, u, lr, rho, eps)
+                p.data[rows], square_avg[rows], acc_delta[rows] = w, v, u
         return loss
+
+
+def _update(p: np.ndarray, g: np.ndarray, square_avg: np.ndarray, acc_delta: np.ndarray,
+            lr: float, rho: float, eps: float) -> None:
+    """One Adadelta step of ``p`` in place (all arrays of one shape), in PyTorch's order of operations."""
+    square_avg *= rho
+    square_avg += (1 - rho) * (g * g)
+    std = np.sqrt(square_avg + eps)  # (*)
+    delta = np.sqrt(acc_delta + eps)  # (*)
+    delta /= std
+    delta *= g
+    acc_delta *= rho
+    acc_delta += (1 - rho) * (delta * delta)
+    delta *= lr
+    p -= delta
+
+
+def _rows_with_gradient(g: np.ndarray, eps: float) -> np.ndarray | None:
+    """The indices of the rows (first axis) of ``g`` holding a nonzero, when they are at most a
+    quarter of the rows of a table large enough to be worth the look; else None (update densely).
+
+    eps > 0 keeps the skipped rows' step sqrt(u + eps) / sqrt(v + eps) * 0 an exact zero (with
+    eps = 0 a never-updated row would give 0 / 0 * 0 = NaN, as it does in the dense update).
+    """
+    if g.ndim < 2 or g.size < _SPARSE_MIN_SIZE or not eps > 0:
+        return None
+    rows = np.flatnonzero(g.reshape(g.shape[0], -1).any(axis=1))  # NaN counts as nonzero
+    return rows if 4 * rows.size <= g.shape[0] else None
+
+
+# Below this many elements the dense update is cheap and the row test is not worth a pass.
+_SPARSE_MIN_SIZE = 1 << 16
