@@ -202,12 +202,15 @@ def _scheduler(name: str, opt: Any, epochs: int) -> Any:
 
 
 # --- train -----------------------------------------------------------------------------------
+# The weights as training found them (before the first step), kept for the report's
+# filters-before-and-after picture and for anyone who wants to see how far each layer moved.
+INITIAL_WEIGHTS = "initial.safetensors"
 # Files that show a folder already holds a run (config.json is written first).
 RUN_FILES = ("config.json", "weights.safetensors", "weights.npz", "last.safetensors", "last.npz",
              "history.csv", "log.csv", "vocab.json")
 # Every file a run writes: --overwrite removes the old run's before the new one starts, so the
 # folder never mixes two runs (an old weights.npz beside a new last.safetensors). Other files stay.
-RUN_OUTPUTS = (*RUN_FILES, "best.safetensors", "best.npz", "learning_curves.png")
+RUN_OUTPUTS = (*RUN_FILES, "best.safetensors", "best.npz", "learning_curves.png", INITIAL_WEIGHTS, "report.html")
 
 
 def _claim_run_folder(out: Path, resume: str | None, overwrite: bool) -> int:
@@ -294,6 +297,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Atomic, like every other file of the run: a full disk must not leave half a config.
         text = (json.dumps(config, indent=2) + "\n").encode("utf-8")
         juanji.io.atomic_write(out / "config.json", lambda f: f.write(text))
+        meta = {"model": args.model, "model_kwargs": json.dumps(model_kwargs), "data": args.data,
+                "classes": json.dumps(classes), "input_shape": json.dumps(list(shape))}
+        _save_initial(out, model, {**meta, "epochs": "0"}, args.resume)
         callbacks: list[Any] = [ModelCheckpoint(out, save_best=False), CSVLogger(out / "log.csv")]
         if args.patience is not None:
             callbacks.append(EarlyStopping(patience=args.patience))
@@ -309,10 +315,18 @@ def cmd_train(args: argparse.Namespace) -> int:
                               resume=args.resume, verbose=not args.quiet)
         elapsed = time.perf_counter() - start
         result = trainer.evaluate(test_loader)
-        meta = {"model": args.model, "model_kwargs": json.dumps(model_kwargs), "data": args.data,
-                "classes": json.dumps(classes), "input_shape": json.dumps(list(shape)), "epochs": str(trainer.epoch)}
+        meta["epochs"] = str(trainer.epoch)
         _finish_run(args, trainer, history, result, meta, out, len(test_ds), elapsed, "images", [])
     return 0
+
+
+def _save_initial(out: Path, model: Any, meta: dict[str, str], resume: str | None) -> None:
+    """Write the model's initial weights to ``out/initial.safetensors`` (a resumed run keeps the
+    file of its first start: its model already moved)."""
+    import juanji
+
+    if resume is None:
+        juanji.io.save(model.state_dict(), out / INITIAL_WEIGHTS, metadata=meta)
 
 
 def _finish_run(args: argparse.Namespace, trainer: Any, history: Any, result: dict[str, float],
@@ -569,6 +583,7 @@ def _train_text(args: argparse.Namespace, out: Path | None, claim: Any) -> int:
     juanji.io.atomic_write(out / "config.json", lambda f: f.write(text))
     if not (args.resume is not None and vocab_path.is_file()):
         vocab.save(vocab_path)
+    _save_initial(out, model, _text_meta(args, model_kwargs, classes, tok_spec, 0, None), args.resume)
     # Kim: the model of the epoch with the best validation loss is the one tested and kept.
     checkpoint = ModelCheckpoint(out, monitor="val_loss" if val_ds is not None else "loss", mode="min",
                                  save_best=val_ds is not None)

@@ -54,6 +54,13 @@ def test_train_writes_the_run_folder_and_learns(run_dir, capsys):
     assert json.loads(meta["classes"]) == [str(d) for d in range(10)]
     assert (run_dir / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((run_dir / "config.json").read_text())["epochs"] == 4
+    # The initial weights, kept for the report's filters before and after training: the same
+    # names and shapes as the final ones, other values, and the model's metadata at epoch 0.
+    initial, initial_meta = io.read(run_dir / "initial.safetensors")
+    final = io.read(run_dir / "weights.safetensors")[0]
+    assert list(initial) == list(final) and all(initial[k].shape == final[k].shape for k in final)
+    assert not np.array_equal(initial["0.weight"], final["0.weight"])  # the first convolution moved
+    assert initial_meta["model"] == "digits_cnn" and initial_meta["epochs"] == "0"
 
 
 def test_train_quiet_prints_only_the_accuracy(tmp_path, capsys):
