@@ -11,9 +11,12 @@ Shape legend: N images, C channels, H x W image size, K classes; a layer's outpu
     per_class_accuracy(y_true, y_pred) recall of each class                 .accuracy, .support
     misclassified(images, y, probs)    the most confident mistakes          .indices, .confidence
     line_filters_demo()                two photos x two 7x7 line filters    .photos, .kernels, .maps
+    frequency_response(kernel)         a kernel's centred 2-D spectrum      .spectrum, .magnitude
+    convolution_theorem_demo()         conv = IDFT(DFT . DFT) on a photo    .responses, .max_abs_difference
 
 The math, with citations, heads each module: saliency maps (Simonyan et al. 2013) and
-Grad-CAM (Selvaraju et al. 2017) in ``attribution.py``.
+Grad-CAM (Selvaraju et al. 2017) in ``attribution.py``, the convolution theorem in
+``spectrum.py`` (the op itself is ``juanji.functional.fft_conv2d``).
 
 Every function returns a small dataclass (a :class:`Picture`): ``.figure`` is a
 ``matplotlib.figure.Figure`` (drawn without pyplot), the arrays it draws are attributes,
@@ -34,6 +37,7 @@ from .attribution import GradCam, Saliency, grad_cam, saliency
 from .demo import LineFilters, line_filters_demo
 from .evaluation import (ConfusionMatrix, Misclassified, PerClassAccuracy, confusion_matrix, misclassified,
                          per_class_accuracy)
+from .spectrum import ConvolutionTheorem, FrequencyResponse, convolution_theorem_demo, frequency_response
 from .weights import Filters, filters
 
 __all__ = [
@@ -46,4 +50,6 @@ __all__ = [
     "per_class_accuracy", "PerClassAccuracy",
     "misclassified", "Misclassified",
     "line_filters_demo", "LineFilters",
+    "frequency_response", "FrequencyResponse",
+    "convolution_theorem_demo", "ConvolutionTheorem",
 ]
