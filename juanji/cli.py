@@ -1,18 +1,31 @@
-"""The ``juanji`` command line: train, evaluate and predict.
+"""The ``juanji`` command line: train, evaluate, predict, summary, report and viz.
 
     juanji train                                   # a small CNN on the bundled 8x8 digits
     juanji train --model lenet5 --data fashion-mnist --epochs 10 --out runs/lenet
     juanji evaluate --weights runs/lenet/weights.safetensors --data fashion-mnist
     juanji predict shirt.png boot.jpg --weights runs/lenet/weights.safetensors --top-k 3
+    juanji report runs/lenet                       # (re)build runs/lenet/report.html
+    juanji viz filters --weights runs/lenet/weights.safetensors [--layer c1] [--out c1.png]
+    juanji viz features shirt.png --weights runs/lenet/weights.safetensors [--layers c1,c3]
+    juanji viz saliency shirt.png --weights runs/lenet/weights.safetensors [--target Shirt]
+    juanji viz gradcam shirt.png --weights runs/lenet/weights.safetensors [--layer c3]
 
 ``train`` writes a run folder (``runs/<data>-<model>-<timestamp>`` unless ``--out``):
 ``weights.safetensors`` (the final weights, with the model name, class names and input
 shape in its metadata, so ``evaluate``/``predict`` need only ``--weights``),
-``last.safetensors`` (a full checkpoint for ``--resume``), ``history.csv``,
-``learning_curves.png`` and ``config.json`` (the arguments). The run holds the folder
-(``flock`` on ``.lock``) while it lasts, and a folder that already holds a run is refused
-unless ``--resume`` continues it or ``--overwrite`` replaces it. Validation is 10% of the
-training data held out (``--val-split``); the test set is measured once, at the end.
+``initial.safetensors`` (the weights before the first step), ``last.safetensors`` (a full
+checkpoint for ``--resume``), ``history.csv``, ``learning_curves.png``, ``config.json`` (the
+arguments) and ``report.html`` (``juanji.report``: one self-contained HTML page with the
+command, the model summary, the curves, the test metrics and confusion matrix, the
+misclassified samples, the first layer's filters before and after training, feature maps and
+the timings; ``--no-report`` skips it, and a report that fails to build is a warning, not a
+failed run; ``juanji report RUN_DIR`` builds it again). The ``viz`` pictures are PNGs written
+beside the weights unless ``--out``; their images are read as ``predict`` reads them.
+
+The run holds the folder (``flock`` on ``.lock``) while it lasts, and a folder that already
+holds a run is refused unless ``--resume`` continues it or ``--overwrite`` replaces it.
+Validation is 10% of the training data held out (``--val-split``); the test set is measured
+once, at the end.
 
 Errors users can meet (bad arguments or files, divergence, a full or read-only disk, out of
 memory) print as one line, ``juanji <command>: error: ...``, with a non-zero exit status
@@ -347,9 +360,48 @@ def _finish_run(args: argparse.Namespace, trainer: Any, history: Any, result: di
         say(f"time: {elapsed:.1f} s ({np.mean(history['time']):.2f} s/epoch over {len(history)} epochs, "
             f"{np.mean(history['images_per_sec']):.0f} {unit}/s training)")
     written = [weights, *extra_files, out / "history.csv", out / "learning_curves.png", out / "last.safetensors"]
+    if not getattr(args, "no_report", False):
+        report = _write_report(out, getattr(args, "debug", False))
+        if report is not None:
+            written.append(report)
     say(f"wrote {', '.join(map(str, written))}")
     if args.quiet:
         print(f"{result['accuracy']:.4f}")
+
+
+def _write_report(out: Path, debug: bool) -> Path | None:
+    """Build ``out/report.html`` at the end of a run; on any failure print one warning and go on.
+
+    The weights, history and curves are written by then, so a report that cannot be built
+    (a data set that cannot be read again, a missing plotting library, a bug) must not turn
+    a finished run into a failed one: ``juanji report RUN_DIR`` can build it later.
+    """
+    from .report import build_report
+
+    try:
+        return build_report(out)
+    except Exception as e:  # noqa: BLE001 - whatever the cause, the run itself succeeded
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"juanji train: warning: the run is complete, but its report could not be written: "
+              f"{_one_line(_message(e, 'train'))} (try again with: juanji report '{out}')", file=sys.stderr, flush=True)
+        return None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``juanji report RUN_DIR``: (re)build a run folder's report.html and print its path."""
+    from .report import build_report
+
+    try:
+        path = build_report(args.run_dir)
+    except ValueError as e:  # not a run folder, or a corrupt file in it: a bad argument
+        raise CLIError(str(e).removeprefix("build_report: ")) from e
+    except ImportError as e:  # matplotlib or Pillow missing: the message says what to install
+        raise CLIError(str(e)) from e
+    print(path)
+    return 0
 
 
 def _printer(quiet: bool) -> Any:
@@ -903,8 +955,6 @@ class _NoOptimizer:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``juanji predict``: the top-k classes of each image file, with probabilities."""
-    from .data.transforms import Resize
-    from .data import load_image
     from .train import Trainer
 
     if not args.images and not (args.text or args.text_file):
@@ -920,18 +970,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.text or args.text_file:
         raise CLIError(f"'{args.weights}' classifies images, not text: give image files")
     model, meta = _load_model(args.weights, args.model)
-    c, h, w = meta["input_shape"]  # _load_model refuses a file without one
     classes = meta["classes"]
-    batch = []
-    for image in args.images:
-        try:
-            img = load_image(image, mode="L" if c == 1 else "RGB")  # (C, H0, W0) uint8
-        except FileNotFoundError as e:
-            raise CLIError(f"no such image: '{image}'") from e
-        except ValueError as e:
-            raise CLIError(str(e)) from e
-        x = Resize((h, w))(img.astype(np.float32) / 255.0)  # (C, H, W) in [0, 1], as the DataLoader scales
-        batch.append(1.0 - x if args.invert else x)
+    batch = [read_image(image, meta["input_shape"], args.invert) for image in args.images]
     k = min(args.top_k, _num_classes(classes, model))
     probs = Trainer(model, _NoOptimizer(), metrics=[]).predict(np.stack(batch).astype(np.float32),
                                                                probabilities=True)  # (N, K)
@@ -942,11 +982,187 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_image(path: str, input_shape: Sequence[int], invert: bool = False) -> np.ndarray:
+    """An image file as the model's input (C, H, W) float32 in [0, 1], as ``predict`` reads it.
+
+    Decoded with Pillow, converted to grayscale (C = 1) or RGB (C = 3), resized bilinearly to
+    (H, W) whatever its own size (``Resize``, half-pixel centres) and scaled by 1/255 as the
+    DataLoader scales uint8 images; ``invert`` gives 1 - x (dark ink on white paper -> the
+    white-on-black digits). Every way it can fail is a CLIError naming the file.
+    """
+    from .data import load_image
+    from .data.transforms import Resize
+
+    c, h, w = input_shape
+    if c not in (1, 3):
+        raise CLIError(f"the model takes {c}-channel images (input shape {tuple(input_shape)}), but an image file "
+                       f"is read as 1 channel (grayscale) or 3 (RGB)")
+    try:
+        img = load_image(path, mode="L" if c == 1 else "RGB")  # (C, H0, W0) uint8
+    except FileNotFoundError as e:
+        raise CLIError(f"no such image: '{path}'") from e
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+    x = Resize((h, w))(img.astype(np.float32) / 255.0)  # (C, H, W) in [0, 1], as the DataLoader scales
+    return (1.0 - x if invert else x).astype(np.float32)
+
+
 def _num_classes(classes: list[str] | None, model: Any) -> int:
     """The class count: from the recorded class names, else the last layer's output size."""
     if classes:
         return len(classes)
     return int(list(model.parameters())[-1].shape[0])
+
+
+# --- viz -------------------------------------------------------------------------------------
+def _viz_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The image model of ``--weights`` (eval mode) and its metadata; a text model is refused."""
+    meta = read_weights_meta(args.weights)
+    if meta["input"] == "text":
+        raise CLIError(f"'{args.weights}' is a text model ({meta['model']}): juanji viz draws the filters, feature "
+                       "maps and saliency of image models")
+    return _load_model(args.weights, args.model)
+
+
+def _viz_out(args: argparse.Namespace, default: str) -> Path:
+    """``--out``, else ``default`` beside the weights (the run folder)."""
+    return Path(args.out) if args.out else Path(args.weights).parent / default
+
+
+def _viz_target(text: str | None, classes: list[str] | None, model: Any) -> int | None:
+    """``--target`` as a class index: a class name (as the weights record them) or an index."""
+    if text is None:
+        return None
+    if classes and text in classes:
+        return classes.index(text)
+    k = _num_classes(classes, model)
+    if text.strip().isdigit() and int(text) < k:
+        return int(text)
+    names = f"; the classes: {', '.join(classes)}" if classes else ""
+    raise CLIError(f"--target {text!r} is not a class of the model: give a class name or an index 0..{k - 1}{names}")
+
+
+def _viz_image(args: argparse.Namespace, meta: dict[str, Any]) -> np.ndarray:
+    """The image for a picture, (C, H, W) float32 in [0, 1]. A picture shows where in the image
+    the model looked, so the image must already have the model's input size and channels (a
+    silent resize would stretch what the maps show); ``--fit`` converts and resizes it as
+    ``predict`` does instead."""
+    c, h, w = meta["input_shape"]
+    if not args.fit:
+        from PIL import Image
+
+        try:
+            with Image.open(args.image) as img:
+                size, mode = img.size, img.mode  # (W0, H0), read from the header alone
+        except FileNotFoundError as e:
+            raise CLIError(f"no such image: '{args.image}'") from e
+        except Exception:  # not an image, corrupt, a bomb: read_image below names the problem
+            size, mode = None, None
+        if size is not None:
+            channels = {"1": 1, "L": 1, "I": 1, "F": 1, "I;16": 1, "RGB": 3, "P": 3, "YCbCr": 3}.get(mode)
+            wrong_size = (size[1], size[0]) != (h, w)
+            if wrong_size or channels != c:
+                own = f"{channels}-channel" if channels else f"{mode}-mode"
+                raise CLIError(f"'{args.image}' is a {own} {size[1]}x{size[0]} image, but {meta['model']} takes "
+                               f"input of shape (C, H, W) = ({c}, {h}, {w}); give an image of that size and "
+                               "channels, or --fit to convert and resize it as predict does")
+    return read_image(args.image, meta["input_shape"], args.invert)  # decodes, converts, checks
+
+
+def _viz_save(picture: Any, path: Path) -> int:
+    if not path.parent.is_dir():
+        raise CLIError(f"--out '{path}': no such folder '{path.parent}'")
+    print(picture.save(path))
+    return 0
+
+
+def cmd_viz(args: argparse.Namespace) -> int:
+    """``juanji viz filters|features|saliency|gradcam``: a picture of a trained model, as a PNG."""
+    from . import viz
+    from .nn.conv import Conv2d
+    from .viz._model import resolve_layer
+
+    model, meta = _viz_model(args)
+    convs = [n for n, m in model.named_modules() if n and isinstance(m, Conv2d)]
+    try:
+        if args.viz_command == "filters":
+            if args.layer is None:
+                if not convs:
+                    raise CLIError(f"{meta['model']} has no convolution (Conv2d) whose filters could be drawn")
+                name, layer = convs[0], dict(model.named_modules())[convs[0]]
+            else:
+                name, layer = resolve_layer("--layer", model, args.layer)
+                if not isinstance(layer, Conv2d):
+                    raise CLIError(f"--layer {name!r} is a {type(layer).__name__}, not a convolution (Conv2d); the "
+                                   f"convolutions of {meta['model']}: {', '.join(convs) or '(none)'}")
+            return _viz_save(viz.filters(layer, name=name), _viz_out(args, "filters.png"))
+        x = _viz_image(args, meta)  # (C, H, W)
+        stem = Path(args.image).stem
+        if args.viz_command == "features":
+            layers = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
+            if layers is None and not convs:
+                raise CLIError(f"{meta['model']} has no convolution (Conv2d): choose layers with --layers A,B")
+            return _viz_save(viz.feature_maps(model, x, layers=layers), _viz_out(args, f"features-{stem}.png"))
+        target = _viz_target(args.target, meta["classes"], model)
+        if args.viz_command == "saliency":
+            return _viz_save(viz.saliency(model, x, target=target), _viz_out(args, f"saliency-{stem}.png"))
+        if args.layer is None and not convs:
+            raise CLIError(f"{meta['model']} has no convolution (Conv2d) for Grad-CAM: choose one with --layer NAME")
+        return _viz_save(viz.grad_cam(model, x, target=target, layer=args.layer), _viz_out(args, f"gradcam-{stem}.png"))
+    except (ValueError, TypeError) as e:  # the picture functions' checks name the argument and shapes
+        raise CLIError(str(e)) from e
+
+
+def _viz_parsers(sub: Any) -> None:
+    v = sub.add_parser("viz", help="draw a trained image model's filters, feature maps, saliency or Grad-CAM",
+                       description="Pictures of what a trained image model learned, each written as a PNG (default: "
+                                   "beside the weights) whose path is printed. Images must have the model's input size and "
+                                   "channels; --fit converts and resizes them as predict does.")
+    pics = v.add_subparsers(dest="viz_command", metavar="PICTURE")
+    pics.required = True
+
+    def common(p: argparse.ArgumentParser, out: str, image: bool) -> None:
+        if image:
+            p.add_argument("image", metavar="IMAGE", help="an image file (PNG, JPEG, ...)")
+        p.add_argument("--weights", required=True, metavar="PATH", help="weights written by juanji train")
+        p.add_argument("--model", default=None, help="model name (default: recorded in the weights)")
+        p.add_argument("--out", default=None, metavar="PNG", help=f"the picture (default: {out} beside the weights)")
+        if image:
+            p.add_argument("--invert", action="store_true",
+                           help="invert the image (dark ink on white paper -> the white-on-black digits)")
+            p.add_argument("--fit", action="store_true",
+                           help="convert the image to the model's channels and resize it to its input, as predict "
+                                "does (default: an image of another size or channel count is an error, since the "
+                                "maps would show a stretched image)")
+        _threads_arg(p)
+        _debug_arg(p)
+        p.set_defaults(func=cmd_viz)
+
+    f = pics.add_parser("filters", help="a convolution's kernels as a grid of tiles",
+                        description="Draw a convolution's kernels, one tile per filter (grey for 1 input channel, "
+                                    "colour for 3, one row of channels per filter otherwise).")
+    f.add_argument("--layer", default=None, metavar="NAME",
+                   help="the convolution, by its name in model.named_modules() (default: the first Conv2d)")
+    common(f, "filters.png", image=False)
+    fm = pics.add_parser("features", help="the feature maps of chosen layers for one image",
+                         description="Run one image through the model and draw chosen layers' outputs, each "
+                                     "channel scaled to its own range.")
+    fm.add_argument("--layers", default=None, metavar="A,B",
+                    help="layer names, comma-separated, as in model.named_modules() (default: every Conv2d)")
+    common(fm, "features-IMAGE.png", image=True)
+    sa = pics.add_parser("saliency", help="which pixels a class score is most sensitive to (Simonyan et al. 2013)",
+                         description="The gradient of a class logit with respect to the image: max over channels "
+                                     "of |d logit / d pixel|, beside the image.")
+    sa.add_argument("--target", default=None, metavar="CLASS",
+                    help="the class to explain, by name or index (default: the predicted class)")
+    common(sa, "saliency-IMAGE.png", image=True)
+    gc = pics.add_parser("gradcam", help="where a convolution saw the class (Grad-CAM, Selvaraju et al. 2017)",
+                         description="Grad-CAM: a convolution's activations weighted by the mean gradient of a "
+                                     "class logit, kept where positive, upsampled over the image.")
+    gc.add_argument("--target", default=None, metavar="CLASS",
+                    help="the class to explain, by name or index (default: the predicted class)")
+    gc.add_argument("--layer", default=None, metavar="NAME", help="the layer (default: the last Conv2d)")
+    common(gc, "gradcam-IMAGE.png", image=True)
 
 
 # --- parser ----------------------------------------------------------------------------------
@@ -1055,7 +1271,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model and write a run folder",
                        description="Train a model (default: a small CNN on the bundled 8x8 digits) and write "
-                                   "weights, a checkpoint, the history CSV and learning curves to a run folder.")
+                                   "weights, a checkpoint, the history CSV, learning curves and an HTML report "
+                                   "(report.html) to a run folder.")
     t.add_argument("--model", default=None, help="registered model name (default: simple_convnet)")
     _data_args(t, "digits")
     t.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: per data set; digits 40)")
@@ -1079,6 +1296,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use an --out folder that already holds a run: its run files (weights, checkpoints, "
                         "logs, config, curves) are removed first; other files stay")
     t.add_argument("--format", choices=("safetensors", "npz"), default="safetensors", help="weights file format")
+    t.add_argument("--no-report", action="store_true",
+                   help="do not write report.html (the run's HTML report; juanji report RUN_DIR writes it later)")
     _text_train_args(t)
     t.add_argument("--quiet", action="store_true", help="no progress output; print only the test accuracy")
     _threads_arg(t)
@@ -1135,7 +1354,46 @@ def build_parser() -> argparse.ArgumentParser:
                         "(aux_logits=false, variant=original); repeat for more")
     _debug_arg(s)
     s.set_defaults(func=cmd_summary)
+
+    r = sub.add_parser("report", help="write a run folder's HTML report (report.html) and print its path",
+                       description="(Re)build RUN_DIR/report.html, the training report juanji train writes at the "
+                                   "end of a run: one self-contained HTML file (command and configuration, model "
+                                   "summary, learning curves, test metrics and confusion matrix, misclassified "
+                                   "samples, first-layer filters before and after training, feature maps, machine "
+                                   "and timing). The test set is read again from the run's config.json.")
+    r.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by juanji train")
+    _threads_arg(r)
+    _debug_arg(r)
+    r.set_defaults(func=cmd_report)
+    _viz_parsers(sub)
     return parser
+
+
+def train_command(config: dict[str, Any]) -> str:
+    """The ``juanji train ...`` command line of a run's ``config.json``, shell-quoted.
+
+    config.json holds the arguments after the data set's preset filled in what was not given
+    (model, epochs, batch size, ...), so the command spells out every value that differs from
+    the parser's default: running it again trains the same run, whatever the presets are then.
+    Keys the parser does not know (a config from another version) are left out.
+    """
+    import shlex
+
+    train = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    words = ["juanji", "train"]
+    for action in train._actions:
+        if not action.option_strings or action.dest in ("help", "debug") or action.dest not in config:
+            continue
+        value = config[action.dest]
+        if value == action.default or value is None:
+            continue
+        option = max(action.option_strings, key=len)  # the long form
+        if action.nargs == 0:  # a flag: store_true
+            if value is True:
+                words.append(option)
+            continue
+        words += [option, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return shlex.join(words)
 
 
 def _builder_options(name: str, options: Sequence[str]) -> dict[str, Any]:
@@ -1245,15 +1503,22 @@ def _summary_text(args: argparse.Namespace) -> int:
         given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k != "pretrained")
         raise CLIError(f"cannot build {args.model} with {given}: {e}") from e
     print(summary(model, (length,), batch_size=args.batch, dtype=np.int64))
-    # TextCNN runs each Conv2d's weight through functional conv1d (see models/textcnn.py), so
-    # the tracer above, which sees module calls, does not list the convolutions: add them here.
+    print(textcnn_conv_note(model, length))
+    return 0
+
+
+def textcnn_conv_note(model: Any, length: int) -> str:
+    """The line that completes a TextCNN's summary table: its convolutions and their multiply-adds.
+
+    TextCNN runs each Conv2d's weight through functional conv1d (see models/textcnn.py), so
+    the summary's tracer, which sees module calls, does not list the convolutions.
+    """
     padded = max(length, *model.filter_sizes)
     convs = [(h, c.weight.shape, int(c.weight.data.size + c.bias.data.size)) for h, c in zip(model.filter_sizes, model.convs)]
     macs = sum(int(np.prod(w)) * (padded - h + 1) for h, w, _ in convs)
-    print("Convolutions (run as conv1d, not listed above): " + ", ".join(
+    return ("Convolutions (run as conv1d, not listed above): " + ", ".join(
         f"h={h}: weight {tuple(w)}, {n:,} params" for h, w, n in convs)
         + f"; {macs:,} multiply-adds per sample of length {length} (add them to the total above)")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
