@@ -78,6 +78,12 @@ def set_grad_enabled(mode: bool) -> _GradMode:
     return _GradMode(mode)
 
 
+# Set by juanji.onnx's exporter while an export runs, None otherwise: called as
+# ``_trace_hook(fn, args, kwargs, result)`` after every op's forward, so one forward pass can be
+# recorded as a graph. Outside an export, apply pays one global None check for it.
+_trace_hook: Any = None
+
+
 class Function:
     """Base class of every differentiable op.
 
@@ -136,6 +142,8 @@ class Function:
         if fn.requires_grad:
             fn.inputs = tuple(args)
             result._ctx = fn
+        if _trace_hook is not None:
+            _trace_hook(fn, args, kwargs, result)
         return result
 
 

@@ -204,7 +204,7 @@ def _sample_photo(op: str, name: str = "china.jpg") -> np.ndarray:
     try:
         from sklearn.datasets import load_sample_image
     except ImportError as e:  # pragma: no cover - part of the [train] extra
-        raise ImportError(f"{op}: the sample photos come with scikit-learn ({_INSTALL_HINT})") from e
+        raise ImportError(f"{op}: the sample photos come with scikit-learn ({INSTALL_HINT})") from e
     return (load_sample_image(name).astype(np.float64) @ _LUMA) / 255.0  # (H, W)
 
 
