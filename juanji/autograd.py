@@ -168,9 +168,16 @@ def _topological_order(root: "Tensor") -> list["Tensor"]:
             if ctx._released:
                 # Raise here, before any gradient is written anywhere.
                 ctx.saved  # noqa: B018 - raises the explanatory RuntimeError
-            for parent in ctx.inputs:
-                if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
+            parents = [p for p in ctx.inputs
+                       if isinstance(p, Tensor) and p.requires_grad and id(p) not in visited]
+            # Leaves (parameters) go below the op's other inputs on the stack, so they are
+            # finished after that op's whole subgraph: each leaf then sits right before its
+            # first consumer in the order, and backward hands it its gradient as soon as that
+            # op's backward has run, not after the rest of the network. That is what lets
+            # post-accumulate hooks (DistributedDataParallel's allreduce) start during backward.
+            # Non-leaf inputs keep their relative order, so the sums are unchanged.
+            stack.extend((p, False) for p in parents if p._ctx is None)
+            stack.extend((p, False) for p in parents if p._ctx is not None)
     return order
 
 
@@ -194,6 +201,11 @@ def run_backward(root: "Tensor", grad: np.ndarray, retain_graph: bool) -> None:
         ctx = node._ctx
         if ctx is None:
             node._accumulate_grad(g)
+            # The leaf's gradient for this backward is final here: every consumer came before it.
+            hooks = node._post_accumulate_grad_hooks
+            if hooks:
+                for hook in list(hooks.values()):
+                    hook(node)
             continue
         input_grads = ctx.backward(g)
         if not isinstance(input_grads, tuple):

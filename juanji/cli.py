@@ -1,4 +1,4 @@
-"""The ``juanji`` command line: train, evaluate, predict, summary, report and viz.
+"""The ``juanji`` command line: train, evaluate, predict, summary, report, viz and export.
 
     juanji train                                   # a small CNN on the bundled 8x8 digits
     juanji train --model lenet5 --data fashion-mnist --epochs 10 --out runs/lenet
@@ -9,6 +9,7 @@
     juanji viz features shirt.png --weights runs/lenet/weights.safetensors [--layers c1,c3]
     juanji viz saliency shirt.png --weights runs/lenet/weights.safetensors [--target Shirt]
     juanji viz gradcam shirt.png --weights runs/lenet/weights.safetensors [--layer c3]
+    juanji export runs/lenet/weights.safetensors --out lenet.onnx   # for ONNX Runtime (juanji.onnx)
 
 ``train`` writes a run folder (``runs/<data>-<model>-<timestamp>`` unless ``--out``):
 ``weights.safetensors`` (the final weights, with the model name, class names and input
@@ -26,6 +27,14 @@ The run holds the folder (``flock`` on ``.lock``) while it lasts, and a folder t
 holds a run is refused unless ``--resume`` continues it or ``--overwrite`` replaces it.
 Validation is 10% of the training data held out (``--val-split``); the test set is measured
 once, at the end.
+
+Several processes (``mpirun -n N juanji train ...``, or ``--distributed``; docs/distributed.md):
+data-parallel training over MPI. Each process trains on its shard of every epoch
+(``DistributedSampler``) at ``--batch-size`` samples per step, so the global batch is N times
+that; the learning rate is used as given. Gradients are averaged by
+``DistributedDataParallel``, validation and test metrics summed over the processes, and only
+rank 0 prints and writes the run folder (checkpoints, report). A checkpoint resumes with any
+number of processes. A failure on any rank ends the whole job with that rank's error.
 
 Errors users can meet (bad arguments or files, divergence, a full or read-only disk, out of
 memory) print as one line, ``juanji <command>: error: ...``, with a non-zero exit status
@@ -268,11 +277,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data.transforms import RandomTranslate
     from .train import CSVLogger, EarlyStopping, ModelCheckpoint, Trainer
 
+    from .distributed import DistributedSampler
+    from .distributed import comm as dist
+
     with contextlib.ExitStack() as held:
         def claim(folder: Path) -> Path:
-            held.callback(os.close, _claim_run_folder(folder, args.resume, args.overwrite))  # closing unlocks
+            # Distributed, rank 0 alone holds and writes the run folder; it names the folder
+            # (a default name holds the time) and every rank uses that name.
+            folder = Path(dist.broadcast_object(str(folder)))
+            if dist.is_main():
+                held.callback(os.close, _claim_run_folder(folder, args.resume, args.overwrite))  # closing unlocks
             return folder
 
+        if args.sync_batchnorm and dist.world_size() == 1:
+            raise CLIError("--sync-batchnorm needs several processes (mpirun -n N juanji train ...)")
         # An explicit --out is claimed before the data is read, so a clash is reported at once;
         # the default folder's name needs the model, which may come from the data set's preset.
         out = claim(Path(args.out)) if args.out else None
@@ -295,28 +313,36 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.val_split > 0:
             train_ds, val_ds = random_split(train_ds, [1 - args.val_split, args.val_split], seed=args.seed)
         transform = RandomTranslate(args.augment) if args.augment else None
-        train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, seed=args.seed,
-                                  transform=transform)
-        val_loader = DataLoader(val_ds, batch_size=256) if val_ds is not None else None
-        test_loader = DataLoader(test_ds, batch_size=256)
+        if dist.world_size() > 1:
+            # Each rank: its shard of every epoch's order (padded to equal lengths), and its
+            # own part of the validation and test sets (exact counts: the sums are reduced).
+            train_loader = DataLoader(train_ds, batch_size=args.batch_size, seed=args.seed, transform=transform,
+                                      sampler=DistributedSampler(train_ds, seed=args.seed))
+        else:
+            train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, seed=args.seed,
+                                      transform=transform)
+        val_loader = DataLoader(_rank_part(val_ds), batch_size=256) if val_ds is not None else None
+        test_loader = DataLoader(_rank_part(test_ds), batch_size=256)
 
         opt = _optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
-        trainer = Trainer(model, opt, "cross_entropy", metrics=["accuracy"],
+        trainer = Trainer(_data_parallel(model, args), opt, "cross_entropy", metrics=["accuracy"],
                           scheduler=_scheduler(args.scheduler, opt, args.epochs))
         if out is None:
             data_part = preset_key if preset_key == "folder" else args.data
             out = claim(Path("runs") / f"{data_part}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
-        config = {k: v for k, v in vars(args).items() if k != "func"}
+        config = {**{k: v for k, v in vars(args).items() if k != "func"}, "processes": dist.world_size()}
         # Atomic, like every other file of the run: a full disk must not leave half a config.
         text = (json.dumps(config, indent=2) + "\n").encode("utf-8")
-        juanji.io.atomic_write(out / "config.json", lambda f: f.write(text))
         meta = {"model": args.model, "model_kwargs": json.dumps(model_kwargs), "data": args.data,
                 "classes": json.dumps(classes), "input_shape": json.dumps(list(shape))}
-        _save_initial(out, model, {**meta, "epochs": "0"}, args.resume)
+        if dist.is_main():
+            juanji.io.atomic_write(out / "config.json", lambda f: f.write(text))
+            _save_initial(out, model, {**meta, "epochs": "0"}, args.resume)
         callbacks: list[Any] = [ModelCheckpoint(out, save_best=False), CSVLogger(out / "log.csv")]
         if args.patience is not None:
             callbacks.append(EarlyStopping(patience=args.patience))
-        say = _printer(args.quiet)
+        say = _printer(args.quiet or not dist.is_main())
+        _say_distributed(say, args.batch_size, args.lr)
         split = (f"{len(train_ds)} train / {len(val_ds)} validation" if val_ds is not None
                  else f"{len(train_ds)} train (no validation)")
         say(f"training {args.model} ({model.num_parameters():,} parameters) on {args.data}: "
@@ -329,8 +355,43 @@ def cmd_train(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - start
         result = trainer.evaluate(test_loader)
         meta["epochs"] = str(trainer.epoch)
-        _finish_run(args, trainer, history, result, meta, out, len(test_ds), elapsed, "images", [])
+        if dist.is_main():
+            _finish_run(args, trainer, history, result, meta, out, len(test_ds), elapsed, "images", [])
     return 0
+
+
+def _rank_part(dataset: Any) -> Any:
+    """This rank's part of an evaluation set (samples rank, rank + N, ...; all of it in a
+    single process): no sample twice, so the loss and metrics summed over the ranks are exact."""
+    from .data import Subset
+    from .distributed import comm as dist
+
+    if dataset is None or dist.world_size() == 1:
+        return dataset
+    return Subset(dataset, np.arange(dist.rank(), len(dataset), dist.world_size()))
+
+
+def _data_parallel(model: Any, args: argparse.Namespace) -> Any:
+    """The model wrapped in DistributedDataParallel (its batch norms made SyncBatchNorm with
+    --sync-batchnorm) when several processes train; the model itself otherwise."""
+    from .distributed import DistributedDataParallel, convert_sync_batchnorm
+    from .distributed import comm as dist
+
+    if dist.world_size() == 1:
+        return model
+    if args.sync_batchnorm:
+        convert_sync_batchnorm(model)
+    return DistributedDataParallel(model)
+
+
+def _say_distributed(say: Any, batch_size: int, lr: float) -> None:
+    from .distributed import comm as dist
+
+    n = dist.world_size()
+    if n > 1:
+        say(f"distributed: {n} processes x batch {batch_size} = {n * batch_size} samples per step; the learning "
+            f"rate {lr:g} is used as given (the linear scaling rule would suggest up to {lr * n:g} for the "
+            f"{n}x larger batch, with a warm-up; see docs/distributed.md)")
 
 
 def _save_initial(out: Path, model: Any, meta: dict[str, str], resume: str | None) -> None:
@@ -405,6 +466,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _printer(quiet: bool) -> Any:
+    """``say(msg)``: print unless quiet (distributed, every rank but 0 is quiet)."""
     def say(msg: str) -> None:
         if not quiet:
             print(msg, flush=True)
@@ -571,7 +633,8 @@ def _train_text(args: argparse.Namespace, out: Path | None, claim: Any) -> int:
     """``juanji train`` on text: a TextCNN with Kim's recipe (see the module notes)."""
     import juanji
 
-    from .data import DataLoader, PadCollate, TextDataset, Vocab
+    from .data import DataLoader, DistributedSampler, PadCollate, TextDataset, Vocab
+    from .distributed import comm as dist
     from .models import get_model
     from .train import CSVLogger, EarlyStopping, MaxNormCallback, ModelCheckpoint, Trainer, load_weights
 
@@ -583,6 +646,9 @@ def _train_text(args: argparse.Namespace, out: Path | None, claim: Any) -> int:
                        f"{', '.join(TEXT_DATASETS)}, a .tsv/.csv file or a folder of class sub-folders of .txt files")
     if args.augment:
         raise CLIError("--augment translates images; it does not apply to text")
+    if args.train_vectors and dist.world_size() > 1:
+        raise CLIError("--train-vectors trains fastText in the run folder of one process; train the vectors in a "
+                       "single-process run (or with fasttext) and give them to the distributed run with --vectors")
     juanji.manual_seed(args.seed)
     parts = load_text_data(args)
     preset = TEXT_PRESETS[parts["preset"]]
@@ -597,12 +663,15 @@ def _train_text(args: argparse.Namespace, out: Path | None, claim: Any) -> int:
     if out is None:
         data_part = args.data if args.data in TEXT_DATASETS else Path(args.data).stem
         out = claim(Path("runs") / f"{data_part}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
-    say = _printer(args.quiet)
+    say = _printer(args.quiet or not dist.is_main())
     vocab_path = out / "vocab.json"
-    if args.resume is not None and vocab_path.is_file():
-        vocab = Vocab.load(vocab_path)  # the resumed run's own ids, whatever the options now
-    else:
-        vocab = Vocab.build(map(tokenize, train_texts), min_freq=args.min_freq)
+    vocab = None
+    if dist.is_main():  # distributed: rank 0's vocabulary (the run folder may be on its host only)
+        if args.resume is not None and vocab_path.is_file():
+            vocab = Vocab.load(vocab_path)  # the resumed run's own ids, whatever the options now
+        else:
+            vocab = Vocab.build(map(tokenize, train_texts), min_freq=args.min_freq)
+    vocab = dist.broadcast_object(vocab)
     pretrained = _pretrained(args, vocab, train_texts, tokenize, out, say)
     model_kwargs: dict[str, Any] = {
         "vocab_size": len(vocab), "num_classes": len(classes), "embed_dim": args.embed_dim,
@@ -620,22 +689,28 @@ def _train_text(args: argparse.Namespace, out: Path | None, claim: Any) -> int:
     val_ds = dataset(parts["val"]) if parts["val"] is not None else None
     test_ds = dataset(parts["test"])
     # Bucketed by length: a batch pads to its longest sentence, so similar lengths waste less.
-    train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, seed=args.seed,
-                              collate_fn=PadCollate(), bucket_by=train_ds.lengths)
+    sampler = DistributedSampler(train_ds, seed=args.seed) if dist.world_size() > 1 else None
+    train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=sampler is None, seed=args.seed,
+                              collate_fn=PadCollate(), bucket_by=train_ds.lengths, sampler=sampler)
 
     def eval_loader(ds: Any) -> Any:
-        return DataLoader(ds, batch_size=256, collate_fn=PadCollate(), bucket_by=ds.lengths)
+        part = _rank_part(ds)
+        lengths = ds.lengths if part is ds else ds.lengths[part.indices]
+        return DataLoader(part, batch_size=256, collate_fn=PadCollate(), bucket_by=lengths)
 
     val_loader = eval_loader(val_ds) if val_ds is not None else None
     opt = _optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
-    trainer = Trainer(model, opt, "cross_entropy", metrics=["accuracy"],
+    trainer = Trainer(_data_parallel(model, args), opt, "cross_entropy", metrics=["accuracy"],
                       scheduler=_scheduler(args.scheduler, opt, args.epochs), unit="sample")
-    config = {k: v for k, v in vars(args).items() if k not in ("func", "embed_dim_given")}
+    config = {**{k: v for k, v in vars(args).items() if k not in ("func", "embed_dim_given")},
+              "processes": dist.world_size()}
     text = (json.dumps(config, indent=2) + "\n").encode("utf-8")
-    juanji.io.atomic_write(out / "config.json", lambda f: f.write(text))
-    if not (args.resume is not None and vocab_path.is_file()):
-        vocab.save(vocab_path)
-    _save_initial(out, model, _text_meta(args, model_kwargs, classes, tok_spec, 0, None), args.resume)
+    if dist.is_main():
+        juanji.io.atomic_write(out / "config.json", lambda f: f.write(text))
+        if not (args.resume is not None and vocab_path.is_file()):
+            vocab.save(vocab_path)
+        _save_initial(out, model, _text_meta(args, model_kwargs, classes, tok_spec, 0, None), args.resume)
+    _say_distributed(say, args.batch_size, args.lr)
     # Kim: the model of the epoch with the best validation loss is the one tested and kept.
     checkpoint = ModelCheckpoint(out, monitor="val_loss" if val_ds is not None else "loss", mode="min",
                                  save_best=val_ds is not None)
@@ -658,11 +733,16 @@ def _train_text(args: argparse.Namespace, out: Path | None, claim: Any) -> int:
         load_weights(model, checkpoint.best_path)
         say(f"keeping the weights of epoch {best_epoch} (best validation loss {checkpoint.best:.4f}, "
             f"'{checkpoint.best_path}') for the test and for the weights file")
-    else:
+    elif dist.is_main():
         say("no validation split: keeping the last epoch's weights")
+    if dist.world_size() > 1:  # rank 0 alone wrote and read best.safetensors: its weights for all
+        best_epoch = dist.broadcast_object(best_epoch)
+        for t in [*model.parameters(), *model.buffers()]:
+            dist.broadcast_(t.data)
     result = trainer.evaluate(eval_loader(test_ds))
     meta = _text_meta(args, model_kwargs, classes, tok_spec, trainer.epoch, best_epoch)
-    _finish_run(args, trainer, history, result, meta, out, len(test_ds), elapsed, "texts", [vocab_path])
+    if dist.is_main():
+        _finish_run(args, trainer, history, result, meta, out, len(test_ds), elapsed, "texts", [vocab_path])
     return 0
 
 
@@ -1298,6 +1378,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--format", choices=("safetensors", "npz"), default="safetensors", help="weights file format")
     t.add_argument("--no-report", action="store_true",
                    help="do not write report.html (the run's HTML report; juanji report RUN_DIR writes it later)")
+    g = t.add_argument_group("several processes (MPI; docs/distributed.md)")
+    g.add_argument("--distributed", action="store_true",
+                   help="join an MPI job (automatic under mpirun -n N with N > 1): each process trains on its "
+                        "shard at --batch-size per step, gradients are averaged, rank 0 writes the run")
+    g.add_argument("--sync-batchnorm", action="store_true",
+                   help="batch norm statistics over all processes' samples (SyncBatchNorm) instead of each one's")
     _text_train_args(t)
     t.add_argument("--quiet", action="store_true", help="no progress output; print only the test accuracy")
     _threads_arg(t)
@@ -1366,6 +1452,9 @@ def build_parser() -> argparse.ArgumentParser:
     _debug_arg(r)
     r.set_defaults(func=cmd_report)
     _viz_parsers(sub)
+    from .onnx._cli import add_export_parser  # juanji export (needs the onnx package only when it runs)
+
+    add_export_parser(sub)
     return parser
 
 
@@ -1528,12 +1617,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     memory) print one line, ``juanji <command>: error: ...``, and return non-zero;
     ``--debug`` lets them raise with their traceback instead.
     """
+    from .distributed import comm as dist
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "threads", None) is not None:
         set_num_threads(args.threads)
+    if args.command == "train" and (args.distributed or dist.launched_world_size() > 1):
+        _join_job(args)
     if args.debug:
-        return int(args.func(args))
+        with dist.abort_on_error(show_traceback=True):  # distributed: one rank's error ends the job
+            return int(args.func(args))
     try:
         # The CLI owns its process: NumPy's overflow warnings would print beside the one
         # line that reports a divergence (the Trainer checks the loss and the weights itself).
@@ -1544,10 +1638,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as e:
         status = _expected_failure(e)
+        if dist.world_size() > 1:
+            # The other ranks would wait for this one in their next allreduce for ever: end the
+            # job (MPI_Abort), naming the rank. A bug keeps its traceback.
+            if status is None:
+                import traceback
+
+                traceback.print_exc()
+                what = dist.failure_message(e)
+            else:
+                what = f"rank {dist.rank()} of {dist.world_size()}: {_one_line(_message(e, args.command))}"
+            dist.abort(f"juanji {args.command}: error: {what}; aborting the job (MPI_Abort)", status or 1)
         if status is None:
             raise  # a bug: the traceback is what a report needs
         print(f"juanji {args.command}: error: {_one_line(_message(e, args.command))}", file=sys.stderr)
         return status
+
+
+def _join_job(args: argparse.Namespace) -> None:
+    """Join the MPI job (``juanji train`` under ``mpirun -n N``, or ``--distributed``).
+
+    The CLI owns its process, so it also sizes the BLAS pool: N processes on one host with a
+    pool of every core each would fight over the cores, so without --threads (or
+    OMP_NUM_THREADS / OPENBLAS_NUM_THREADS) each gets cores / (processes on this host).
+    """
+    from .distributed import comm as dist
+
+    try:
+        dist.init()
+    except RuntimeError as e:  # launched by mpirun, but mpi4py is missing
+        print(f"juanji train: error: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    if dist.world_size() == 1 or args.threads is not None:
+        return
+    if any(os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")):
+        return
+    from mpi4py import MPI
+
+    from . import _world
+
+    host = _world.comm.Split_type(MPI.COMM_TYPE_SHARED)  # the processes on this host
+    local = host.Get_size()
+    host.Free()
+    set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
 def _expected_failure(e: BaseException) -> int | None:

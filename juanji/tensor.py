@@ -6,7 +6,7 @@ Function per op with its backward beside its forward.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -62,6 +62,20 @@ def as_array(value: Any) -> np.ndarray:
     return value.data if isinstance(value, Tensor) else xp.asarray(value)
 
 
+class HookHandle:
+    """Returned by ``Tensor.register_post_accumulate_grad_hook``; ``remove()`` detaches the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self.hooks = hooks
+        self.id = HookHandle._next_id
+        HookHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+
 class Tensor:
     """An n-dimensional array that can record the ops applied to it.
 
@@ -79,6 +93,9 @@ class Tensor:
     # Make ``ndarray + Tensor`` call Tensor.__radd__ instead of broadcasting elementwise.
     __array_priority__ = 1000
     __hash__ = object.__hash__
+    # id -> hook(tensor), called by backward once this leaf's gradient is final; a class-level
+    # None until the first registration, so the millions of op outputs carry no empty dict.
+    _post_accumulate_grad_hooks: "dict[int, Callable[[Tensor], None]] | None" = None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data: np.ndarray = _as_data(data, dtype)
@@ -199,6 +216,32 @@ class Tensor:
             self.grad = Tensor._make(np.array(g, copy=True))
         else:
             self.grad.data = self.grad.data + g
+
+    def register_post_accumulate_grad_hook(self, hook: "Callable[[Tensor], None]") -> "HookHandle":
+        """Call ``hook(self)`` in every ``backward`` right after this leaf's ``.grad`` has been
+        updated, when no later part of that backward pass will change it (PyTorch's name).
+
+        Backward reaches a leaf right after the op that consumes it (its last consumer, when
+        it has several), not at the end of the pass, so a hook can act while the rest of the
+        network's backward still runs: ``juanji.distributed.DistributedDataParallel`` starts
+        reducing a bucket of gradients there. The hook reads ``self.grad`` and returns None.
+
+        Returns:
+            A handle whose ``remove()`` detaches the hook.
+
+        Raises:
+            RuntimeError: ``self`` is not a leaf (an op's output has no ``.grad`` to accumulate).
+        """
+        if self._ctx is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks cannot be "
+                               "registered on non-leaf tensors (only leaves, such as Parameters, accumulate .grad)")
+        if not callable(hook):
+            raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got {type(hook).__name__}")
+        if self._post_accumulate_grad_hooks is None:
+            self._post_accumulate_grad_hooks = {}
+        handle = HookHandle(self._post_accumulate_grad_hooks)
+        self._post_accumulate_grad_hooks[handle.id] = hook
+        return handle
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Compute d(self)/d(leaf) for every leaf that requires grad; results add into ``.grad``.

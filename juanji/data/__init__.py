@@ -37,6 +37,7 @@ from .fortunes import (
 )
 from .idx import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, MAX_IDX_BYTES, MNIST, FashionMNIST, read_idx
 from .loader import BUCKET_POOL_BATCHES, DataLoader
+from .sampler import DistributedSampler
 from .text import (
     MAX_TEXT_FILE_BYTES,
     MAX_TEXT_FILES,
@@ -77,6 +78,7 @@ from .transforms import (
 
 __all__ = [
     "Dataset", "ArrayDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split", "DataLoader",
+    "DistributedSampler",
     "read_idx", "MNIST", "FashionMNIST", "FASHION_MNIST_CLASSES", "DEBIAN_FASHION_MNIST",
     "CIFAR10", "CIFAR100", "safe_unpickle", "Digits", "SampleImages", "load_sample_image", "SAMPLE_IMAGE_NAMES",
     "ImageFolder", "load_image", "IMG_EXTENSIONS", "transforms",

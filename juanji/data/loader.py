@@ -16,6 +16,13 @@ building it makes every epoch repeatable):
 So any batch is a fixed function of (base seed, epoch, batch index): prefetching in a thread,
 or draws elsewhere (dropout) in between, cannot change it, and ``state_dict()`` (base seed,
 epoch, batches done) is all a checkpoint needs to resume the exact stream, even mid-epoch.
+
+Distributed training (``sampler=DistributedSampler(dataset)``, juanji/data/sampler.py): the
+sampler gives this rank's shard of the epoch's order in place of the permutation above, and
+batch ``b`` of rank ``r`` of ``N`` draws its transforms from ``spawn_key=(e, 1, b * N + r)``,
+its index among all the ranks' batches of the epoch (``b`` itself when N = 1), so every
+batch is a fixed function of (base seed, epoch, rank, batch index) and no two ranks draw the
+same augmentation.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import numpy as np
 from .. import random as _random
 from ..tensor import Tensor, from_numpy
 from .dataset import Dataset
+from .sampler import DistributedSampler
 from .transforms import generator_scope
 
 __all__ = ["DataLoader", "BUCKET_POOL_BATCHES"]
@@ -79,6 +87,9 @@ class DataLoader:
             ``target_transform`` must be None: transform inside ``collate_fn`` instead).
         bucket_by: ``(N,)`` sample lengths (e.g. ``TextDataset.lengths``): batch samples of
             similar length together (see the module notes); ``len(loader)`` is unchanged.
+        sampler: where each epoch's sample order comes from instead of ``shuffle`` (PyTorch's
+            name): a ``DistributedSampler`` (asked for ``indices(epoch)``), or any iterable of
+            indices (given ``set_epoch(epoch)`` first if it has one). Excludes ``shuffle``.
 
     Example:
         >>> ds = ArrayDataset(np.zeros((10, 1, 4, 4), np.uint8), np.arange(10))
@@ -90,7 +101,8 @@ class DataLoader:
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
                  seed: int | None = None, transform: Callable[[np.ndarray], np.ndarray] | None = None,
                  target_transform: Callable[[np.ndarray], np.ndarray] | None = None, prefetch: int = 0,
-                 collate_fn: Callable[[list[Any]], Any] | None = None, bucket_by: Any = None) -> None:
+                 collate_fn: Callable[[list[Any]], Any] | None = None, bucket_by: Any = None,
+                 sampler: Any = None) -> None:
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__, got {type(dataset).__name__}")
         self.dataset = dataset
@@ -109,6 +121,13 @@ class DataLoader:
             raise ValueError("DataLoader: transform and target_transform act on the default batch arrays; "
                              "with a collate_fn, transform inside it instead")
         self.collate_fn = collate_fn
+        if sampler is not None:
+            if shuffle:
+                raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle (the sampler "
+                                 "decides the order; DistributedSampler(shuffle=True) shuffles)")
+            if not (hasattr(sampler, "indices") or hasattr(sampler, "__iter__")):
+                raise TypeError(f"DataLoader: sampler must be iterable (of sample indices), got {type(sampler).__name__}")
+        self.sampler = sampler
         self.bucket_by: np.ndarray | None = None
         if bucket_by is not None:
             lengths = np.asarray(bucket_by)
@@ -129,9 +148,30 @@ class DataLoader:
     # -- sizes and order -------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        """Number of batches per epoch."""
-        n = len(self.dataset)
+        """Number of batches per epoch (of this rank's shard, with a sampler)."""
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def _replicas(self) -> tuple[int, int]:
+        """(this rank, number of ranks) of a DistributedSampler; (0, 1) otherwise."""
+        if isinstance(self.sampler, DistributedSampler):
+            return self.sampler.rank, self.sampler.num_replicas
+        return 0, 1
+
+    def _sampler_order(self, epoch: int) -> np.ndarray:
+        if hasattr(self.sampler, "indices"):
+            order = np.asarray(self.sampler.indices(epoch))
+        else:
+            if hasattr(self.sampler, "set_epoch"):
+                self.sampler.set_epoch(epoch)
+            order = np.asarray(list(self.sampler))
+        n = len(self.dataset)
+        if order.ndim != 1 or (order.size and (order.dtype.kind not in "iu" or order.min() < 0 or order.max() >= n)):
+            raise ValueError(f"DataLoader: the sampler must give a 1-D sequence of ints in [0, {n}), got shape "
+                             f"{order.shape} dtype {order.dtype}"
+                             + (f" from {order.min()} to {order.max()}" if order.size and order.dtype.kind in "iuf" else ""))
+        return order.astype(np.int64)
 
     @property
     def epoch(self) -> int:
@@ -154,9 +194,16 @@ class DataLoader:
     def batches(self, epoch: int, drop_last: bool | None = None) -> list[np.ndarray]:
         """The sample indices of each batch of epoch ``epoch``, in the order they are served."""
         drop_last = self.drop_last if drop_last is None else drop_last
-        n, bs = len(self.dataset), self.batch_size
-        rng = self._seed_sequence(epoch, _PERMUTATION, 0) if self.shuffle else None
-        order = rng.permutation(n) if rng is not None else np.arange(n)
+        bs = self.batch_size
+        if self.sampler is not None:
+            order = self._sampler_order(epoch)
+            # with bucket_by: the pools' and the batches' shuffles follow the sampler's
+            shuffled = bool(getattr(self.sampler, "shuffle", True))
+            rng = self._seed_sequence(epoch, _PERMUTATION, 0) if shuffled else None
+        else:
+            rng = self._seed_sequence(epoch, _PERMUTATION, 0) if self.shuffle else None
+            order = rng.permutation(len(self.dataset)) if rng is not None else np.arange(len(self.dataset))
+        n = len(order)
         if self.bucket_by is not None:
             pool = bs * BUCKET_POOL_BATCHES if rng is not None else max(n, 1)
             order = np.concatenate([order[s:s + pool][np.argsort(self.bucket_by[order[s:s + pool]], kind="stable")]
@@ -184,8 +231,12 @@ class DataLoader:
         y = np.asarray([s[1] for s in samples])
         return x, y
 
+    def _transform_generator(self, epoch: int, b: int) -> np.random.Generator:
+        rank, replicas = self._replicas
+        return self._seed_sequence(epoch, _TRANSFORMS, b * replicas + rank)
+
     def _collated(self, indices: np.ndarray, epoch: int, b: int) -> Any:
-        with generator_scope(self._seed_sequence(epoch, _TRANSFORMS, b)):
+        with generator_scope(self._transform_generator(epoch, b)):
             out = self.collate_fn([self.dataset[int(i)] for i in indices])  # type: ignore[misc]
         if isinstance(out, tuple):
             return tuple(_to_tensor(v) for v in out)
@@ -196,7 +247,7 @@ class DataLoader:
     def _batch(self, indices: np.ndarray, epoch: int, b: int) -> Any:
         if self.collate_fn is not None:
             return self._collated(indices, epoch, b)
-        with generator_scope(self._seed_sequence(epoch, _TRANSFORMS, b)):
+        with generator_scope(self._transform_generator(epoch, b)):
             x, y = self._fetch(indices)  # (B, C, H, W), (B,)
             if self.transform is not None:
                 x = np.asarray(self.transform(x))
@@ -284,7 +335,10 @@ class DataLoader:
         is the next one and ``batch`` is 0.
         """
         epoch, batch = self._active if self._active is not None else (self._epoch, self._resume_batch)
-        return {"seed": self.seed, "epoch": int(epoch), "batch": int(batch), "num_samples": len(self.dataset)}
+        state = {"seed": self.seed, "epoch": int(epoch), "batch": int(batch), "num_samples": len(self.dataset)}
+        if self._replicas[1] > 1:
+            state["num_replicas"] = self._replicas[1]
+        return state
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Resume from ``state_dict()``: the next ``iter(loader)`` continues exactly where it stood."""
@@ -296,6 +350,13 @@ class DataLoader:
             raise ValueError(f"DataLoader.load_state_dict: the state was saved for {n} samples but this "
                              f"dataset has {len(self.dataset)}")
         batch = _int_arg("batch", state["batch"], 0)
+        replicas = state.get("num_replicas", 1)
+        if replicas != self._replicas[1] and 0 < batch:
+            # A batch index means another set of samples with another number of ranks; at an
+            # epoch's end (where Trainer checkpoints) the position is the same for any number.
+            raise ValueError(f"DataLoader.load_state_dict: the state was saved in the middle of an epoch "
+                             f"(batch {batch}) of a run on {replicas} process(es); this loader's sampler has "
+                             f"{self._replicas[1]}: resume from a checkpoint taken at the end of an epoch")
         if batch > len(self):
             raise ValueError(f"DataLoader.load_state_dict: batch {batch} is beyond the {len(self)} batches of an epoch")
         self.seed = _int_arg("seed", state["seed"], 0)
@@ -306,7 +367,8 @@ class DataLoader:
 
     def __repr__(self) -> str:
         extra = (f", collate_fn={self.collate_fn!r}" if self.collate_fn is not None else "") + \
-            (", bucket_by=lengths" if self.bucket_by is not None else "")
+            (", bucket_by=lengths" if self.bucket_by is not None else "") + \
+            (f", sampler={self.sampler!r}" if self.sampler is not None else "")
         return (f"DataLoader(n={len(self.dataset)}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, seed={self.seed}, prefetch={self.prefetch}{extra})")
 

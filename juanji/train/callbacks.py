@@ -31,7 +31,14 @@ __all__ = ["Callback", "ModelCheckpoint", "EarlyStopping", "LRSchedulerCallback"
 
 
 class Callback:
-    """Base class: override any of the hooks; each does nothing by default."""
+    """Base class: override any of the hooks; each does nothing by default.
+
+    ``main_process_only``: in a distributed run, only rank 0 calls this callback's hooks (the
+    callbacks that write files set it); the others keep it, unused, so that every rank lists
+    the same callbacks.
+    """
+
+    main_process_only = False
 
     def on_train_begin(self, trainer: "Trainer") -> None:
         """Before the first epoch of ``fit`` (after a resumed checkpoint is loaded)."""
@@ -126,6 +133,8 @@ class ModelCheckpoint(Callback):
     Example:
         >>> ModelCheckpoint("runs/exp1", monitor="val_accuracy")
     """
+
+    main_process_only = True  # one writer of the run's files in a distributed run
 
     def __init__(self, directory: str | os.PathLike[str], monitor: str | None = None, mode: str = "auto",
                  save_best: bool = True, save_last: bool = True, suffix: str = ".safetensors") -> None:
@@ -284,6 +293,8 @@ class CSVLogger(Callback):
     Example:
         >>> CSVLogger("runs/x/log.csv")
     """
+
+    main_process_only = True  # one writer of the run's files in a distributed run
 
     def __init__(self, path: str | os.PathLike[str], append: bool = False) -> None:
         self.path = Path(path)

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..distributed import comm as dist
 from ..tensor import Tensor
 
 __all__ = [
@@ -148,6 +149,12 @@ class Metric:
     def compute(self) -> Any:
         raise NotImplementedError
 
+    def all_reduce_(self) -> None:
+        """Replace this rank's state by its sum over every rank of a distributed run (a
+        collective: ``Trainer`` calls it on every rank before ``compute``)."""
+        raise NotImplementedError(f"{type(self).__name__}: define all_reduce_() (sum the metric's state over the "
+                                  "ranks with juanji.distributed.all_reduce) to use it in distributed training")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 
@@ -172,6 +179,9 @@ class Accuracy(Metric):
         out, tgt = _check("Accuracy.update", output, target)
         self.correct += int((_predicted(out) == tgt).sum())
         self.total += int(tgt.size)
+
+    def all_reduce_(self) -> None:
+        self.correct, self.total = (int(v) for v in dist.all_reduce(np.array([self.correct, self.total], np.int64)))
 
     def compute(self) -> float:
         if self.total == 0:
@@ -227,6 +237,11 @@ class ConfusionMatrix(Metric):
             raise ValueError("ConfusionMatrix.update: give num_classes when the output is predicted labels")
         m = confusion_matrix(out, target, n)
         self.matrix = m if self.matrix is None else self.matrix + m
+
+    def all_reduce_(self) -> None:
+        # A rank that saw no samples has no matrix (its size comes from the first batch).
+        parts = [m for m in dist.all_gather_object(self.matrix) if m is not None]
+        self.matrix = np.sum(parts, axis=0) if parts else None
 
     def compute(self) -> np.ndarray:
         if self.matrix is None:

@@ -25,6 +25,18 @@ Resuming is exact: a checkpoint holds the model, optimizer, scheduler, epoch, hi
 callbacks' state and random-generator states (juanji's global generator, which drives
 dropout and, by default, shuffling; and the train loader's own, if it has one), so
 1 epoch + resume + 1 epoch gives the same bits as 2 epochs.
+
+Distributed (``Trainer(DistributedDataParallel(model), ...)`` in every process of an MPI job,
+each with its own shard of the data, e.g. ``DataLoader(..., sampler=DistributedSampler(ds))``):
+``trainer.model`` is the wrapped model (what is saved, evaluated and handed to callbacks), the
+training forward goes through the wrapper, and the averaged gradients are awaited before every
+optimizer step. Each epoch's loss and metrics, and ``evaluate``'s, are summed over the ranks
+before they are logged, so every rank logs the same numbers and takes the same decisions
+(early stopping, LR plateaus); only rank 0 prints, and callbacks marked ``main_process_only``
+(``ModelCheckpoint``, ``CSVLogger``: the ones that write files) run on rank 0 alone. A
+checkpoint holds nothing rank-specific: rank 0 reads it on resume and broadcasts it, and
+juanji's global generator (dropout) is reseeded at every epoch from (the run's seed, epoch,
+rank), so a run resumes exactly at an epoch boundary with the same or another number of ranks.
 """
 
 from __future__ import annotations
@@ -41,8 +53,10 @@ import numpy as np
 
 from .. import functional as F
 from ..autograd import no_grad
+from ..distributed import comm as dist
+from ..distributed.ddp import DistributedDataParallel
 from ..nn import Module
-from ..random import get_rng_state, set_rng_state
+from ..random import default_generator, get_rng_state, manual_seed, set_rng_state
 from ..tensor import Tensor
 from .callbacks import Callback, _Monitor, step_scheduler
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -114,7 +128,8 @@ class Trainer:
     """Trains a model with an optimizer on a loss, tracking metrics.
 
     Args:
-        model: the network; called as ``model(x)`` and returns (N, C) scores.
+        model: the network; called as ``model(x)`` and returns (N, C) scores. A
+            ``DistributedDataParallel`` model trains data-parallel (see the module notes).
         optimizer: a ``juanji.optim`` optimizer over the model's parameters.
         loss: ``"cross_entropy"`` (default), ``"nll_loss"``, ``"mse_loss"``, or a callable
             ``loss(output, target) -> scalar Tensor`` such as ``nn.CrossEntropyLoss()``.
@@ -153,7 +168,14 @@ class Trainer:
         if not isinstance(unit, str) or not unit:
             raise ValueError(f"Trainer: unit must be a non-empty string such as 'img', got {unit!r}")
         self.unit = unit
-        self.model = model
+        # Distributed: the wrapper runs the training forward (its hooks average the gradients);
+        # everything else (saving, evaluating, callbacks) sees the plain model, so checkpoints
+        # carry no ``module.`` prefix and load into a model trained on any number of processes.
+        self.ddp = model if isinstance(model, DistributedDataParallel) and dist.world_size() > 1 else None
+        self.model = model.module if isinstance(model, DistributedDataParallel) else model
+        # The base of every rank's per-epoch dropout seed (rank 0's draw, the same everywhere).
+        self._distributed_seed = None if self.ddp is None else \
+            int(dist.broadcast_object(int(default_generator().integers(0, 2**63))))
         self.optimizer = optimizer
         self.loss_fn = loss
         self.metrics = get_metrics(list(metrics))
@@ -196,9 +218,10 @@ class Trainer:
                 raise TypeError(f"fit: callbacks must be Callback objects, got {type(cb).__name__}")
         self._train_loader, self._callbacks = train, list(callbacks)
         self.stop_training = False
+        verbose = verbose and dist.is_main()
         if resume is not None:
             self.load_checkpoint(resume, train_loader=train)
-        for cb in self._callbacks:
+        for cb in self._running_callbacks():
             cb.on_train_begin(self)
         try:
             for epoch in range(self.epoch + 1, epochs + 1):
@@ -206,15 +229,28 @@ class Trainer:
                 if self.stop_training:
                     break
         finally:
-            for cb in self._callbacks:
+            for cb in self._running_callbacks():
                 cb.on_train_end(self)
         return self.history
+
+    def _running_callbacks(self) -> list[Callback]:
+        """The callbacks this process runs: all of them, but those that write files
+        (``main_process_only``) only on rank 0 of a distributed run. All of them stay in
+        ``self._callbacks``, so every rank's checkpoint state lists the same ones."""
+        if self.ddp is None or dist.is_main():
+            return self._callbacks
+        return [cb for cb in self._callbacks if not getattr(cb, "main_process_only", False)]
 
     def _run_epoch(self, train: Iterable[Any], val: Iterable[Any] | None, epoch: int, epochs: int,
                    verbose: bool) -> None:
         start = time.perf_counter()
         lr = float(self.optimizer.param_groups[0]["lr"]) if hasattr(self.optimizer, "param_groups") else None
-        for cb in self._callbacks:
+        if self.ddp is not None:
+            # Dropout draws from juanji's global generator: a function of (seed, epoch, rank) so
+            # ranks differ, and a resume with any number of ranks draws what a full run would.
+            seq = np.random.SeedSequence(self._distributed_seed, spawn_key=(epoch, dist.rank()))
+            manual_seed(int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+        for cb in self._running_callbacks():
             cb.on_epoch_begin(self, epoch)
         bar = _progress(train, f"epoch {epoch}/{epochs}", verbose)
         try:
@@ -237,9 +273,9 @@ class Trainer:
         self.history.append({"epoch": epoch, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}})
         if self.scheduler is not None:
             step_scheduler(self.scheduler, self._scheduler_monitor, logs)
-        for cb in self._callbacks:
+        for cb in self._running_callbacks():
             cb.on_epoch_end(self, epoch, logs)
-        for cb in self._callbacks:
+        for cb in self._running_callbacks():
             cb.on_epoch_saved(self, epoch, logs)
         _finish(bar, logs, verbose, epoch, epochs, self.unit)
 
@@ -251,9 +287,11 @@ class Trainer:
         total_loss, seen = 0.0, 0
         start = time.perf_counter()
         step = 0
+        forward = self.model if self.ddp is None else self.ddp
+        callbacks = self._running_callbacks()
         for step, batch in enumerate(train, start=1):
             x, y = _unpack(batch, step)
-            out = self.model(x)
+            out = forward(x)
             loss = self.loss_fn(out, y)
             value = float(loss.item())
             if not math.isfinite(value):
@@ -261,11 +299,13 @@ class Trainer:
                                     "training diverged; lower the learning rate or check the data")
             self.optimizer.zero_grad()
             loss.backward()
+            if self.ddp is not None:  # normally done inside backward; raises for unused parameters
+                self.ddp.finish_gradient_synchronization()
             self.optimizer.step()
             self.global_step += 1
             # Right after the step, before the weights are used again (Kim's max-norm
             # constraint must hold for every forward pass, the next one included).
-            for cb in self._callbacks:
+            for cb in callbacks:
                 cb.on_step_end(self, step)
             total_loss += value * len(x)
             seen += len(x)
@@ -275,8 +315,9 @@ class Trainer:
                 bar.set_postfix(self._postfix(total_loss / seen, seen / max(time.perf_counter() - start, 1e-12)),
                                 refresh=False)
                 bar.update(1)
-            for cb in self._callbacks:
+            for cb in callbacks:
                 cb.on_batch_end(self, step, {"loss": value, "batch_size": len(x)})
+        total_loss, seen = self._summed(total_loss, seen)
         if seen == 0:
             raise ValueError(f"fit: the training data yielded no batches in epoch {epoch}")
         logs: dict[str, Any] = {"loss": total_loss / seen}
@@ -291,12 +332,25 @@ class Trainer:
         post[f"{self.unit}/s"] = f"{speed:.0f}"
         return post
 
+    def _summed(self, total_loss: float, seen: int) -> tuple[float, int]:
+        """The loss sum and sample count over every rank, and every metric's state likewise
+        (nothing to do in a single process)."""
+        if self.ddp is None:
+            return total_loss, seen
+        for m in self.metrics:
+            m.all_reduce_()
+        summed = dist.all_reduce(np.array([total_loss, seen], dtype=np.float64))
+        return float(summed[0]), int(summed[1])
+
     def _metric_values(self) -> dict[str, Any]:
         return {m.name: (float(m.compute()) if m.scalar else m.compute()) for m in self.metrics}
 
     # --- evaluate / predict ------------------------------------------------------------------
     def evaluate(self, data: Iterable[Any], verbose: bool = False) -> dict[str, Any]:
         """Mean loss and metrics over ``data`` in eval mode, without gradients.
+
+        Distributed, every rank must call it with its own part of the data: the sums are
+        taken over all ranks (a collective), and every rank gets the same result.
 
         Returns:
             ``{"loss": ..., "accuracy": ..., ...}`` (a confusion matrix as an array).
@@ -307,7 +361,7 @@ class Trainer:
         for m in self.metrics:
             m.reset()
         total_loss, seen = 0.0, 0
-        bar = _progress(data, "evaluate", verbose)
+        bar = _progress(data, "evaluate", verbose and dist.is_main())
         try:
             with no_grad():
                 for step, batch in enumerate(data, start=1):
@@ -323,6 +377,7 @@ class Trainer:
             self.model.train(was_training)
             if bar is not None:
                 bar.close()
+        total_loss, seen = self._summed(total_loss, seen)  # every rank evaluates its own shard
         if seen == 0:
             raise ValueError("evaluate: the data yielded no batches")
         return {"loss": total_loss / seen, **self._metric_values()}
@@ -397,6 +452,7 @@ class Trainer:
             "epoch": self.epoch,
             "global_step": self.global_step,
             "optimizer": self.optimizer.state_dict(),
+            **({"distributed_seed": self._distributed_seed} if self.ddp is not None else {}),
             "history": self.history.records,
             "rng": get_rng_state(),
             "callbacks": [[type(cb).__name__, cb.state_dict()] for cb in self._callbacks],
@@ -416,7 +472,7 @@ class Trainer:
         does not fit) all keep their own and a ValueError names the file. Callbacks currently
         attached (during ``fit``) get their saved state back, matched by position and class name.
         """
-        ckpt = load_checkpoint(path)  # a malformed file is refused here, naming it
+        ckpt = self._read_checkpoint(path)  # a malformed file is refused here, naming it
         loader = train_loader if train_loader is not None else self._train_loader
         # Each part checks what it is given, but only its own part: a checkpoint whose model
         # fits and whose optimizer state does not would otherwise leave a half-restored run.
@@ -432,6 +488,22 @@ class Trainer:
                              f"{type(e).__name__}: {e}") from e
         return self.epoch
 
+    def _read_checkpoint(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """``load_checkpoint(path)``; distributed, rank 0 reads it (the run folder may exist on
+        its host only) and broadcasts it, or its refusal, to every rank."""
+        if self.ddp is None:
+            return load_checkpoint(path)
+        ckpt, error = None, None
+        if dist.is_main():
+            try:
+                ckpt = load_checkpoint(path)
+            except Exception as e:  # noqa: BLE001 - raised on every rank below
+                error = e
+        ckpt, error = dist.broadcast_object((ckpt, error))
+        if error is not None:
+            raise error
+        return ckpt
+
     def _restorable_state(self, loader: Any) -> dict[str, Any]:
         """A deep copy of everything ``_restore`` sets, in the checkpoint's own form."""
         state: dict[str, Any] = {
@@ -440,6 +512,7 @@ class Trainer:
             "epoch": self.epoch, "global_step": self.global_step, "history": list(self.history),
             "rng": get_rng_state(),
             "callbacks": [[type(cb).__name__, copy.deepcopy(cb.state_dict())] for cb in self._callbacks],
+            "distributed_seed": self._distributed_seed,
         }
         if self.scheduler is not None:
             state["scheduler"] = copy.deepcopy(self.scheduler.state_dict())
@@ -459,6 +532,8 @@ class Trainer:
             self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch = int(ckpt["epoch"])
         self.global_step = int(ckpt.get("global_step", 0))
+        if self.ddp is not None and ckpt.get("distributed_seed") is not None:
+            self._distributed_seed = int(ckpt["distributed_seed"])
         self.history = History(ckpt.get("history", []))
         set_rng_state(ckpt["rng"])
         _set_loader_state(loader, ckpt.get("loader"))
