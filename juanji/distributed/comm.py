@@ -189,8 +189,9 @@ def abort(message: str, exit_code: int = 1) -> None:
     print(message, file=sys.stderr, flush=True)
     if _world.comm is not None and _world.size > 1:
         # The launcher forwards each process's stderr through a pipe and tears the job down on
-        # MPI_Abort: a moment first, so that the message that says why reaches the user.
-        time.sleep(0.5)
+        # MPI_Abort: a moment first, so that the message that says why reaches the user (0.5 s
+        # once lost it on a loaded 2-core machine; a job that is failing can spare 2 s).
+        time.sleep(2.0)
         _world.comm.Abort(exit_code)
     raise SystemExit(exit_code)
 
