@@ -578,6 +578,20 @@ def load_text_data(args: argparse.Namespace) -> dict[str, Any]:
             "how": how}
 
 
+# fastText's default of 5 skipgram epochs presumes a large corpus. On a small one the vectors barely
+# leave their shared starting direction: after 5 epochs over fortunes-topics' 338k training tokens,
+# two random words' vectors have a mean cosine of 0.97 and static TextCNN reaches 28% on the test
+# split; after 30 epochs the cosine is 0.23, a word's neighbours share its stem (computer:
+# minicomputer, compute, computerised) and static TextCNN reaches 56% (bench/NOTES.md, "TextCNN
+# against fastText"). So --train-vectors runs enough epochs for this many token visits in all.
+VECTOR_TOKEN_VISITS = 10_000_000
+
+
+def vectors_epochs(n_tokens: int) -> int:
+    """Skipgram epochs for a training corpus of ``n_tokens`` tokens: ceil(10M / n_tokens), in [5, 50]."""
+    return min(50, max(5, -(-VECTOR_TOKEN_VISITS // max(n_tokens, 1))))
+
+
 def _pretrained(args: argparse.Namespace, vocab: Any, train_texts: list[str], tokenize: Any, out: Path,
                 say: Any) -> np.ndarray | None:
     """The (V, E) vectors for --vectors / --train-vectors aligned to the vocabulary, else None."""
@@ -599,10 +613,11 @@ def _pretrained(args: argparse.Namespace, vocab: Any, train_texts: list[str], to
         dim = args.embed_dim
         vec_dir = out / "vectors"
         lines = [" ".join(tokenize(t)) for t in train_texts]
-        path = train_fasttext_vectors(lines, vec_dir, dim=dim, epochs=args.vectors_epochs, min_count=args.min_freq,
+        epochs = args.vectors_epochs or vectors_epochs(sum(len(line.split()) for line in lines))
+        path = train_fasttext_vectors(lines, vec_dir, dim=dim, epochs=epochs, min_count=args.min_freq,
                                       seed=args.seed)
         say(f"trained {dim}-d skipgram vectors on the {len(lines)} training texts only: fasttext skipgram "
-            f"-input {vec_dir / 'train.txt'} -output {vec_dir / 'vectors'} -dim {dim} -epoch {args.vectors_epochs} "
+            f"-input {vec_dir / 'train.txt'} -output {vec_dir / 'vectors'} -dim {dim} -epoch {epochs} "
             f"-minCount {args.min_freq} -thread 1 -seed {args.seed} ({time.perf_counter() - start:.1f} s)")
     else:
         path = Path(args.vectors).expanduser()
@@ -1311,8 +1326,9 @@ def _text_train_args(t: argparse.ArgumentParser) -> None:
                         "their width is the embedding's")
     g.add_argument("--train-vectors", action="store_true",
                    help="train skipgram vectors with fastText on the training split only, into RUN/vectors/")
-    g.add_argument("--vectors-epochs", type=_positive_int, default=5, metavar="N",
-                   help="fastText epochs for --train-vectors (default 5)")
+    g.add_argument("--vectors-epochs", type=_positive_int, default=None, metavar="N",
+                   help="fastText epochs for --train-vectors (default: enough for ~10 million token visits, "
+                        "at least 5, at most 50)")
     g.add_argument("--tokenizer", choices=("word", "char"), default=None,
                    help="word or character tokens (default: char for fortunes-languages, else word)")
     g.add_argument("--embed-dim", type=_positive_int, default=None, metavar="E",

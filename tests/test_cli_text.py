@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import juanji
-from juanji.cli import main
+from juanji.cli import main, vectors_epochs
 from juanji.data import Vocab
 
 WORDS = {
@@ -215,14 +215,22 @@ def test_vectors_from_a_file_and_trained_with_fasttext(corpus, tmp_path, capsys)
         pytest.skip("Debian's fasttext is not installed")
     out = tmp_path / "trained"
     assert main(["train", "--data", str(corpus[0]), "--epochs", "1", "--variant", "non-static", "--train-vectors",
-                 "--embed-dim", "10", "--vectors-epochs", "1", "--num-filters", "4", "--filter-sizes", "2",
-                 "--out", str(out)]) == 0
+                 "--embed-dim", "10", "--num-filters", "4", "--filter-sizes", "2", "--out", str(out)]) == 0
     log = capsys.readouterr().out
     assert "trained 10-d skipgram vectors on the 243 training texts only: fasttext skipgram" in log
+    # a tiny corpus gets the most epochs the default allows (see test_skipgram_epochs_grow_as_the_corpus_shrinks)
+    assert " -epoch 50 " in log
     assert "38/38 vocabulary tokens found (100.0% coverage)" in log
     lines = (out / "vectors" / "train.txt").read_text().splitlines()
     assert len(lines) == 243  # the train split only: no validation or test text
     assert json.loads(_meta(out / "weights.safetensors")["model_kwargs"])["embed_dim"] == 10
+
+
+def test_skipgram_epochs_grow_as_the_corpus_shrinks():
+    # ~10 million token visits in all: 5 epochs (fastText's default) for a corpus of 2M tokens or
+    # more, 30 for fortunes-topics' 338k, at most 50 for tiny corpora.
+    assert [vectors_epochs(n) for n in (4_377_462, 2_000_000, 1_999_999, 337_668, 200_000, 1_000, 0)] == \
+        [5, 5, 6, 30, 50, 50, 50]
 
 
 def _fails(capsys, argv, status, *words):
