@@ -1480,12 +1480,15 @@ def train_command(config: dict[str, Any]) -> str:
     config.json holds the arguments after the data set's preset filled in what was not given
     (model, epochs, batch size, ...), so the command spells out every value that differs from
     the parser's default: running it again trains the same run, whatever the presets are then.
-    Keys the parser does not know (a config from another version) are left out.
+    Keys the parser does not know (a config from another version) are left out; a run of several
+    processes (config's ``processes``) is launched again by ``mpirun -n N``, since the global batch
+    is N times the batch given.
     """
     import shlex
 
     train = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
-    words = ["juanji", "train"]
+    processes = config.get("processes", 1)
+    words = (["mpirun", "-n", str(processes)] if isinstance(processes, int) and processes > 1 else []) + ["juanji", "train"]
     for action in train._actions:
         if not action.option_strings or action.dest in ("help", "debug") or action.dest not in config:
             continue

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import juanji
-from juanji.cli import build_model, build_parser, main
+from juanji.cli import build_model, build_parser, main, train_command
 from juanji.report import REPORT, SECTIONS, build_report
 
 pytest.importorskip("sklearn", reason="scikit-learn provides the bundled digits and photos (pip install -e '.[train]')")
@@ -158,7 +158,9 @@ def _command_round_trips(run: Path) -> str:
     assert words[:2] == ["juanji", "train"]
     config = json.loads((run / "config.json").read_text())
     parsed = {k: v for k, v in vars(build_parser().parse_args(words[1:])).items() if k != "func"}
-    assert {k: parsed[k] for k in config if k != "debug"} == {k: v for k, v in config.items() if k != "debug"}
+    # config.json also records what is not an argument: the number of processes (1 here).
+    assert set(config) - set(parsed) == {"processes"} and config["processes"] == 1
+    assert {k: parsed[k] for k in parsed if k != "debug"} == {k: v for k, v in config.items() if k in parsed and k != "debug"}
     return command
 
 
@@ -316,6 +318,14 @@ def test_text_report(text_run):
     raw = (out / REPORT).read_text(encoding="utf-8")
     assert "<script" not in raw and "<img src=x" not in raw
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in raw
+
+
+def test_the_command_of_a_run_of_several_processes_starts_with_mpirun():
+    # its global batch was N times --batch-size: the same command in one process would train another run
+    assert train_command({"processes": 2, "epochs": 3, "batch_size": 16}) == \
+        "mpirun -n 2 juanji train --epochs 3 --batch-size 16"
+    assert train_command({"processes": 1, "epochs": 3}) == "juanji train --epochs 3"
+    assert train_command({"epochs": 3, "unknown_key": 1}) == "juanji train --epochs 3"
 
 
 # --- runs the report must cope with, and folders that are not runs ----------------------------
