@@ -213,7 +213,9 @@ def test_pca_fit_recovers_the_covariance():
 def test_seeded_repeatability_of_every_random_transform():
     x = np.random.default_rng(0).random((6, 3, 8, 8)).astype(np.float32)
     makers = [lambda g: T.RandomCrop(5, padding=2, generator=g), lambda g: T.RandomHorizontalFlip(generator=g),
-              lambda g: T.RandomTranslate(2, generator=g), lambda g: T.PCAColorAugment(*T.IMAGENET_PCA, generator=g)]
+              lambda g: T.RandomTranslate(2, generator=g), lambda g: T.PCAColorAugment(*T.IMAGENET_PCA, generator=g),
+              lambda g: T.RandomErasing(generator=g),
+              lambda g: T.RandomErasing(p=1.0, value="random", generator=g)]
     for make in makers:
         a, b, c = make(7), make(7), make(8)
         ya = a(x)
@@ -240,3 +242,256 @@ def test_compose_and_errors():
     with pytest.raises(ValueError, match=r"CenterCrop: crop size \(3, 3\) is larger than the image \(2, 2\)"):
         T.CenterCrop(3)(np.zeros((1, 2, 2)))
     assert "RandomCrop(size=(5, 5)" in repr(T.RandomCrop(5))
+
+
+# -- RandomErasing ---------------------------------------------------------------------------------
+
+
+def erased_boxes(x: np.ndarray, out: np.ndarray) -> list[tuple[int, int, int, int] | None]:
+    """For each image of a batch, the (top, left, h, w) bounding box of the changed pixels (None if none)."""
+    boxes = []
+    for changed in np.any(out != x, axis=1):  # (H, W) per image
+        rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+        boxes.append(None if rows.size == 0 else
+                     (int(rows[0]), int(cols[0]), int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)))
+    return boxes
+
+
+def textbook_erasing(u: np.ndarray, H: int, W: int, p: float, scale, ratio):
+    """Zhong et al.'s loop as torchvision writes it, on the documented uniforms ``u`` (23,) of one image."""
+    if not u[0] < p:
+        return None
+    for k in range(10):
+        area = H * W * (scale[0] + (scale[1] - scale[0]) * u[1 + k])
+        aspect = np.exp(np.log(ratio[0]) + (np.log(ratio[1]) - np.log(ratio[0])) * u[11 + k])
+        h, w = int(round(np.sqrt(area * aspect))), int(round(np.sqrt(area / aspect)))
+        if h < H and w < W:
+            return int(u[21] * (H - h + 1)), int(u[22] * (W - w + 1)), h, w
+    return None
+
+
+@pytest.mark.parametrize("H,W,p,scale,ratio", [(12, 17, 0.7, (0.02, 0.33), (0.3, 3.3)),
+                                               (10, 16, 1.0, (0.3, 0.9), (0.3, 3.3)),  # many attempts fail
+                                               (9, 9, 0.5, (0.1, 0.5), (1.0, 1.0))])
+def test_random_erasing_geometry_replays_the_textbook_loop(H, W, p, scale, ratio):
+    x = np.random.default_rng(0).standard_normal((300, 2, H, W)).astype(np.float32) + 10  # no pixel is 0
+    out = T.RandomErasing(p=p, scale=scale, ratio=ratio, value=0, generator=4)(x)
+    u = np.random.default_rng(4).random((300, 23))  # the documented draws
+    expected = [textbook_erasing(row, H, W, p, scale, ratio) for row in u]
+    expected = [None if e is None or e[2] * e[3] == 0 else e for e in expected]  # a 0-pixel rectangle erases nothing
+    assert erased_boxes(x, out) == expected
+    assert any(e is None for e in expected) and sum(e is not None for e in expected) > 100
+    for k, e in enumerate(expected):  # inside the box every channel is exactly 0, outside untouched
+        if e is not None:
+            top, left, h, w = e
+            assert np.all(out[k, :, top:top + h, left:left + w] == 0)
+
+
+class _ReplayTorch:
+    """Stands in for ``torch`` inside torchvision's transforms module: its draws come from ``u``.
+
+    ``torch.rand(1)`` gives u[0]; the i-th ``empty(1).uniform_(a, b)`` gives ``a + (b - a) * v``
+    with v the next area uniform (even calls) or log-ratio uniform (odd calls); ``randint(0, m)``
+    gives ``floor(v * m)`` with v = u[21], then u[22]. Everything else is the real torch.
+    """
+
+    def __init__(self, torch, u):
+        self._torch, self._u, self._calls, self._ints = torch, u, 0, 0
+
+    def __getattr__(self, name):
+        return getattr(self._torch, name)
+
+    def rand(self, *size, **kw):
+        return self._torch.tensor([self._u[0]], dtype=self._torch.float64)
+
+    def empty(self, *size, **kw):
+        if size != (1,):
+            return self._torch.empty(*size, **kw)
+        replay = self
+
+        class Uniform:
+            def uniform_(self, a, b):
+                k, which = divmod(replay._calls, 2)
+                replay._calls += 1
+                v = replay._u[1 + k + 10 * which]
+                return replay._torch.tensor(float(a) + (float(b) - float(a)) * v, dtype=replay._torch.float64)
+        return Uniform()
+
+    def randint(self, low, high, size):
+        v = self._u[21 + self._ints]
+        self._ints += 1
+        return self._torch.tensor([low + int(v * (high - low))])
+
+
+@pytest.mark.parametrize("value", [0, 2.5, (1.0, -2.0, 3.0)])
+def test_random_erasing_matches_torchvision_fed_the_same_draws(monkeypatch, value):
+    torch = torch_or_skip()
+    import torchvision.transforms.transforms as tvt
+
+    x = np.random.default_rng(1).standard_normal((200, 3, 10, 14)).astype(np.float32)
+    settings = dict(p=0.8, scale=(0.1, 0.8), ratio=(0.4, 3.0), value=value)
+    ours = T.RandomErasing(**settings, generator=9)(x)
+    u = np.random.default_rng(9).random((200, 23))
+    theirs = tvt.RandomErasing(**settings)
+    changed = 0
+    for k in range(200):
+        monkeypatch.setattr(tvt, "torch", _ReplayTorch(torch, u[k]))
+        expected = theirs(torch.from_numpy(x[k])).numpy()
+        np.testing.assert_array_equal(ours[k], expected)
+        changed += not np.array_equal(expected, x[k])
+    assert 60 < changed < 200  # both outcomes occur: erased, and kept (u0 >= p or no fit)
+
+
+def test_random_erasing_values_fill_exactly_the_rectangle():
+    x = np.random.default_rng(2).standard_normal((50, 3, 8, 11)) + 100.0  # float64, no value near 0..3
+    for value, per_channel in [(-1.5, [-1.5] * 3), ((0.0, 1.0, 2.0), [0.0, 1.0, 2.0]), ([7], [7.0] * 3)]:
+        out = T.RandomErasing(p=1.0, scale=(0.1, 0.3), ratio=(0.5, 2.0), value=value, generator=0)(x)
+        assert out.dtype == x.dtype and out.shape == x.shape
+        boxes = erased_boxes(x, out)
+        assert all(b is not None for b in boxes)  # p = 1 and a fit always exists here: every image erased
+        for k, (top, left, h, w) in enumerate(boxes):
+            region = out[k, :, top:top + h, left:left + w]
+            np.testing.assert_array_equal(region, np.broadcast_to(np.reshape(per_channel, (3, 1, 1)), region.shape))
+            rest = np.ones((8, 11), bool)
+            rest[top:top + h, left:left + w] = False
+            np.testing.assert_array_equal(out[k][:, rest], x[k][:, rest])
+    out = T.RandomErasing(p=1.0, scale=(0.2, 0.3), ratio=(0.5, 2.0), value="random", generator=0)(x)
+    for k, (top, left, h, w) in enumerate(erased_boxes(x, out)):
+        region = out[k, :, top:top + h, left:left + w]
+        assert np.all(np.isfinite(region)) and np.all(region != x[k, :, top:top + h, left:left + w])
+        assert np.all(np.abs(region) < 10)  # standard normal noise, not the image's values near 100
+    noise = np.concatenate([out[k][out[k] != x[k]] for k in range(50)])
+    assert noise.size > 3000 and abs(noise.mean()) < 0.07 and abs(noise.std() - 1) < 0.05  # N(0, 1): stderr ~0.02
+
+
+def test_random_erasing_p0_never_and_no_fit_never():
+    x = np.random.default_rng(3).standard_normal((200, 2, 10, 10)).astype(np.float32)
+    out = T.RandomErasing(p=0.0, scale=(0.1, 0.3), generator=0)(x)
+    assert out is x and np.array_equal(out, x)
+    # sqrt(0.95) * 10 rounds to 10 = H for every draw: no rectangle fits, so even p = 1 keeps every image.
+    out = T.RandomErasing(p=1.0, scale=(0.95, 1.0), ratio=(1.0, 1.0), generator=0)(x)
+    assert out is x and np.array_equal(out, x)
+    out = T.RandomErasing(p=1.0, scale=(0.8, 0.85), ratio=(1.0, 1.0), generator=0)(x)  # 9x9 always fits
+    assert all(b is not None and b[2:] == (9, 9) for b in erased_boxes(x, out))
+
+
+def _erasing_stats(boxes, H, W):
+    """Fraction of images kept, and the erased images' area fractions and log aspect ratios."""
+    kept = np.mean([b is None for b in boxes])
+    hw = np.array([b[2:] for b in boxes if b is not None], dtype=np.float64)
+    return kept, hw[:, 0] * hw[:, 1] / (H * W), np.log(hw[:, 0] / hw[:, 1])
+
+
+def _agree(a: np.ndarray, b: np.ndarray, sigmas: float = 4.0) -> bool:
+    """Means of two samples agree within ``sigmas`` standard errors of their difference."""
+    se = np.sqrt(a.var() / a.size + b.var() / b.size)
+    return abs(a.mean() - b.mean()) < sigmas * se
+
+
+@pytest.mark.parametrize("H,W,scale,ratio", [(40, 40, (0.02, 0.33), (0.3, 3.3)),  # the defaults
+                                             (12, 20, (0.6, 0.95), (0.3, 3.3))])  # ~17% find no fit
+def test_random_erasing_statistics_match_torchvision(H, W, scale, ratio):
+    torch = torch_or_skip()
+    import torchvision.transforms as tvtr
+
+    n = 4000
+    x = np.ones((1, H, W), np.float32)
+    ours = T.RandomErasing(p=0.5, scale=scale, ratio=ratio, generator=11)(np.repeat(x[None], n, axis=0))
+    torch.manual_seed(0)
+    tv = tvtr.RandomErasing(p=0.5, scale=scale, ratio=ratio)
+    theirs = np.stack([tv(torch.from_numpy(x)).numpy() for _ in range(n)])
+    batch = np.repeat(x[None], n, axis=0)
+    kept_a, frac_a, logr_a = _erasing_stats(erased_boxes(batch, ours), H, W)
+    kept_b, frac_b, logr_b = _erasing_stats(erased_boxes(batch, theirs), H, W)
+    # Kept fraction: binomial, stderr sqrt(q(1 - q)/n) each; 4 standard errors of the difference.
+    q = (kept_a + kept_b) / 2
+    assert abs(kept_a - kept_b) < 4 * np.sqrt(2 * q * (1 - q) / n)
+    assert _agree(frac_a, frac_b) and _agree(logr_a, logr_b) and _agree(logr_a ** 2, logr_b ** 2)
+    assert _agree(frac_a ** 2, frac_b ** 2)  # the spread of the area too
+
+
+def test_random_erasing_area_and_log_ratio_follow_scale_and_ratio():
+    # Here every attempt fits (s * r <= 0.2 * 2 < 1), so the first draw is used: the erased area
+    # fraction is U(0.02, 0.2) and log(h / w) is U(log 0.5, log 2), up to rounding h and w (>= 6 px).
+    n, H, W = 4000, 60, 60
+    lo, hi = 0.02, 0.2
+    x = np.ones((n, 1, H, W), np.float32)
+    out = T.RandomErasing(p=1.0, scale=(lo, hi), ratio=(0.5, 2.0), generator=5)(x)
+    kept, frac, logr = _erasing_stats(erased_boxes(x, out), H, W)
+    assert kept == 0
+    # Rounding each side by at most 0.5 px moves the smallest areas (sides >= 6 px) by under 15%, the
+    # largest (sides >= 19 px) by under 6%; min and max come near the ends of scale.
+    assert lo * 0.85 < frac.min() < lo * 1.1 and hi * 0.9 < frac.max() < hi * 1.06
+    # U(a, b): mean (a + b)/2 and sd (b - a)/sqrt(12) = 0.052 (stderrs 0.0008 and 0.0004); tolerance 0.003.
+    assert abs(frac.mean() - (lo + hi) / 2) < 0.003
+    assert abs(frac.std() - (hi - lo) / np.sqrt(12)) < 0.003
+    # log(h/w) uniform on [-log 2, log 2]: mean 0, sd 0.400 (stderr 0.006; rounding adds < 0.01 of spread).
+    assert abs(logr.mean()) < 0.02 and abs(logr.std() - 2 * np.log(2) / np.sqrt(12)) < 0.02
+    # Mass below -t, within +-t and above t, for t = 0.35 (edges away from the atom h == w at 0, where
+    # rounding piles up): (log 2 - t) / (2 log 2) = 0.2475 on each side, 0.505 between; stderrs <= 0.008.
+    parts = np.array([np.mean(logr < -0.35), np.mean(np.abs(logr) <= 0.35), np.mean(logr > 0.35)])
+    assert np.all(np.abs(parts - [0.2475, 0.505, 0.2475]) < 0.03), parts
+
+
+def test_random_erasing_batches_inplace_and_seeding():
+    x = np.random.default_rng(6).standard_normal((64, 3, 12, 12)).astype(np.float32)
+    keep = x.copy()
+    t = T.RandomErasing(p=1.0, scale=(0.1, 0.3), generator=3)
+    out = t(x)
+    np.testing.assert_array_equal(x, keep)  # not in place: the input is untouched
+    boxes = erased_boxes(x, out)
+    assert len(set(boxes)) > 40  # each image of a batch draws its own rectangle
+    one = T.RandomErasing(p=1.0, scale=(0.1, 0.3), generator=3)(x[0])
+    assert one.shape == (3, 12, 12)
+    np.testing.assert_array_equal(one, out[0])  # one image draws what the first image of a batch does
+    np.testing.assert_array_equal(T.RandomErasing(p=1.0, scale=(0.1, 0.3), generator=3)(x), out)  # same seed
+    inplace = T.RandomErasing(p=1.0, scale=(0.1, 0.3), inplace=True, generator=3)
+    y = x.copy()
+    assert inplace(y) is y
+    np.testing.assert_array_equal(y, out)
+    img = x[5].copy()
+    res = T.RandomErasing(p=1.0, scale=(0.1, 0.3), value="random", inplace=True, generator=1)(img)
+    assert np.shares_memory(res, img) and not np.array_equal(img, x[5])
+    ro = x.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"RandomErasing: inplace=True needs a writeable array"):
+        inplace(ro)
+    assert not np.array_equal(T.RandomErasing(p=1.0, generator=3)(ro), ro)  # a copy is fine
+    assert "RandomErasing(p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0, inplace=False)" == repr(
+        T.RandomErasing())
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    (dict(p=1.5), ValueError, r"RandomErasing: p must be a number in \[0, 1\], got 1.5"),
+    (dict(p=-0.1), ValueError, r"RandomErasing: p must be a number in \[0, 1\], got -0.1"),
+    (dict(scale=(0.5, 0.1)), ValueError, r"RandomErasing: scale must be a pair \(min, max\) of numbers with "
+                                         r"0 <= min <= max <= 1, got \(0.5, 0.1\)"),
+    (dict(scale=(-0.1, 0.3)), ValueError, r"RandomErasing: scale must be a pair .* got \(-0.1, 0.3\)"),
+    (dict(scale=(0.1, 1.5)), ValueError, r"RandomErasing: scale must be a pair .* got \(0.1, 1.5\)"),
+    (dict(scale=0.3), ValueError, r"RandomErasing: scale must be a pair .* got 0.3"),
+    (dict(ratio=(3.3, 0.3)), ValueError, r"RandomErasing: ratio must be a pair \(min, max\) of numbers with "
+                                         r"0 < min <= max, got \(3.3, 0.3\)"),
+    (dict(ratio=(0, 3.3)), ValueError, r"RandomErasing: ratio must be a pair .* got \(0, 3.3\)"),
+    (dict(ratio=(-1, 2)), ValueError, r"RandomErasing: ratio must be a pair .* got \(-1, 2\)"),
+    (dict(value="noise"), ValueError, r"RandomErasing: value must be a number, a sequence of per-channel numbers "
+                                      r"or 'random', got 'noise'"),
+    (dict(value=()), ValueError, r"RandomErasing: value must be a number, .* got \(\)"),
+    (dict(value=float("nan")), ValueError, r"RandomErasing: value must be finite, got nan"),
+    (dict(inplace="yes"), TypeError, r"RandomErasing: inplace must be a bool, got 'yes'"),
+    (dict(generator="seed"), TypeError, r"RandomErasing: generator must be None, an int seed"),
+])
+def test_random_erasing_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        T.RandomErasing(**kwargs)
+
+
+def test_random_erasing_bad_images():
+    with pytest.raises(ValueError, match=r"RandomErasing: value has 2 entries but the image has 3 channels "
+                                         r"\(shape \(4, 3, 5, 5\)\); give one value or one per channel"):
+        T.RandomErasing(p=0.0, value=(0.0, 1.0))(np.zeros((4, 3, 5, 5), np.float32))  # checked whatever the draw
+    with pytest.raises(TypeError, match=r"RandomErasing: expected float images \(it acts after ToFloat and "
+                                        r"Normalize\), got dtype uint8"):
+        T.RandomErasing()(np.zeros((3, 5, 5), np.uint8))
+    with pytest.raises(ValueError, match=r"RandomErasing: expected an image \(C, H, W\) or a batch \(N, C, H, W\), "
+                                         r"got shape \(5, 5\)"):
+        T.RandomErasing()(np.zeros((5, 5), np.float32))

@@ -70,6 +70,7 @@ from .transforms import (
     Pad,
     PCAColorAugment,
     RandomCrop,
+    RandomErasing,
     RandomHorizontalFlip,
     RandomTranslate,
     Resize,
@@ -89,7 +90,7 @@ __all__ = [
     "FortunesCorpus", "FortunesLanguages", "FortunesTopics", "FORTUNES_DATASETS", "FORTUNES_ROOT", "read_strfile",
     "MAX_STRFILE_BYTES",
     "Compose", "ToFloat", "Normalize", "OneHot", "Pad", "RandomCrop", "CenterCrop", "RandomHorizontalFlip",
-    "RandomTranslate", "Resize", "PCAColorAugment",
+    "RandomTranslate", "Resize", "PCAColorAugment", "RandomErasing",
     "read_vectors", "align_vectors", "Alignment", "train_fasttext_vectors", "MAX_VECTORS_BYTES", "MAX_VECTOR_DIM",
     "MAX_WORD_BYTES", "KIM_UNIFORM_SCALE",
 ]

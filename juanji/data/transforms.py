@@ -16,6 +16,7 @@ Legend: N batch, C channels, H/W image height/width, h/w output height/width.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from typing import Any, Callable, Iterator, Sequence
 
@@ -25,7 +26,7 @@ from .. import random as _random
 
 __all__ = ["Transform", "Compose", "ToFloat", "Normalize", "OneHot", "Pad", "RandomCrop", "CenterCrop",
            "RandomHorizontalFlip", "RandomTranslate", "Resize", "PCAColorAugment", "IMAGENET_PCA",
-           "generator_scope"]
+           "RandomErasing", "generator_scope"]
 
 _scope = threading.local()
 
@@ -489,4 +490,152 @@ class PCAColorAugment(Transform):
         alpha = self.rng().normal(0.0, self.std, size=(len(batch), 3))  # (N, 3)
         shift = (alpha * self.eigval) @ self.eigvec.T  # (N, 3): sum_i alpha_i lambda_i p_i
         out = batch + shift[:, :, None, None].astype(x.dtype)  # (N, 3, H, W)
+        return out if x.ndim == 4 else out[0]
+
+
+#: Attempts at a rectangle that fits, per image, before RandomErasing leaves it unchanged (torchvision's 10).
+ERASING_ATTEMPTS = 10
+
+
+def _range_pair(name: str, arg: str, value: Any, low: float, high: float, low_open: bool) -> tuple[float, float]:
+    """A ``(min, max)`` pair of finite floats with ``low <= min <= max <= high`` (``low < min`` if ``low_open``)."""
+    ok = (isinstance(value, (tuple, list)) and len(value) == 2
+          and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value))
+    if ok:
+        lo, hi = float(value[0]), float(value[1])
+        ok = (lo > low if low_open else lo >= low) and lo <= hi <= high  # False for NaN too
+    if not ok:
+        bound = f"{low:g} < min" if low_open else f"{low:g} <= min"
+        top = "" if high == math.inf else f" <= {high:g}"
+        raise ValueError(f"{name}: {arg} must be a pair (min, max) of numbers with {bound} <= max{top}, got {value!r}")
+    return lo, hi
+
+
+class RandomErasing(Transform):
+    """Random Erasing (Zhong et al., 2017): with probability ``p``, overwrite a random rectangle.
+
+    torchvision's ``RandomErasing`` with its arguments and its sampling. For each image:
+
+    1. erase at all only if ``u0 < p``;
+    2. up to ``ERASING_ATTEMPTS`` (10) times draw an area fraction ``s ~ U(scale)`` and an aspect
+       ratio ``r = exp(U(log ratio))`` (log-uniform, so ``r`` and ``1/r`` are equally likely), and
+       take ``h = round(sqrt(s * H * W * r))``, ``w = round(sqrt(s * H * W / r))`` (half to even, as
+       Python's ``round``); the first attempt with ``h < H`` and ``w < W`` is used, and if none
+       fits the image is returned unchanged;
+    3. the top-left corner is uniform: ``top`` in ``[0, H - h]``, ``left`` in ``[0, W - w]``;
+    4. pixels ``[:, top:top + h, left:left + w]`` become ``value``.
+
+    It acts on float images **after** ``ToFloat``/``Normalize``, as torchvision's acts on tensors
+    after ``Normalize``: so ``value=0`` erases to the normalised mean pixel, and ``"random"`` fills
+    with standard normal noise, which has the statistics of normalised pixels.
+
+    Draws (so a result can be replayed): ``rng.random((N, 23))``, row ``n`` for image ``n`` holding
+    ``u0``, the 10 fractions' uniforms, the 10 log-ratios' uniforms, then ``top`` and ``left`` as
+    ``floor(u * (H - h + 1))`` and ``floor(u * (W - w + 1))``; all 10 attempts are drawn even when an
+    earlier one fits (the attempts are independent, so taking the first fit is torchvision's
+    distribution). With ``value="random"`` the noise follows, one ``standard_normal`` per erased
+    pixel in (image, channel, row, column) order. One image draws what the first image of a batch
+    draws (except the noise). Unlike torchvision, which erases one rectangle across a whole
+    batch tensor, each image of a batch gets its own draw, as every transform here.
+
+    Args:
+        p: probability of erasing an image, in ``[0, 1]``.
+        scale: ``(min, max)`` fraction of the image area to erase, ``0 <= min <= max <= 1``.
+        ratio: ``(min, max)`` aspect ratio ``h / w`` of the rectangle, ``0 < min <= max``.
+        value: a number, one number per channel (a tuple or list, or a single-entry one), or
+            ``"random"`` for per-pixel standard normal noise.
+        inplace: write into the input array (which must be writeable) instead of a copy.
+            Without it the input is never modified; an image that is left unchanged comes
+            back as the input array itself, as in torchvision.
+        generator: int seed or ``numpy.random.Generator`` (see the module notes).
+
+    Shape:
+        ``(C, H, W)`` or ``(N, C, H, W)`` float images, same shape and dtype out.
+
+    Example:
+        >>> out = RandomErasing(p=1.0, value=(1.0, 2.0), generator=0)(np.zeros((2, 8, 8), np.float32))
+        >>> sorted(np.unique(out[0]).tolist()), sorted(np.unique(out[1]).tolist())
+        ([0.0, 1.0], [0.0, 2.0])
+    """
+
+    def __init__(self, p: float = 0.5, scale: tuple[float, float] = (0.02, 0.33),
+                 ratio: tuple[float, float] = (0.3, 3.3), value: float | Sequence[float] | str = 0,
+                 inplace: bool = False, generator: Any = None) -> None:
+        if (not isinstance(p, (int, float, np.integer, np.floating)) or isinstance(p, bool)
+                or not 0.0 <= p <= 1.0):
+            raise ValueError(f"RandomErasing: p must be a number in [0, 1], got {p!r}")
+        self.p = float(p)
+        self.scale = _range_pair("RandomErasing", "scale", scale, 0.0, 1.0, low_open=False)
+        # The ratio is sampled in log space, so both ends must be positive.
+        self.ratio = _range_pair("RandomErasing", "ratio", ratio, 0.0, math.inf, low_open=True)
+        self._fill: np.ndarray | None  # (K,) with K = 1 or C; None for "random"
+        if isinstance(value, str):
+            if value != "random":
+                raise ValueError(f"RandomErasing: value must be a number, a sequence of per-channel numbers or "
+                                 f"'random', got {value!r}")
+            self._fill = None
+        else:
+            entries = list(value) if isinstance(value, (tuple, list, np.ndarray)) else [value]
+            if not entries or not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                                      for v in entries):
+                raise ValueError(f"RandomErasing: value must be a number, a sequence of per-channel numbers or "
+                                 f"'random', got {value!r}")
+            self._fill = np.array(entries, dtype=np.float64)
+            if not np.all(np.isfinite(self._fill)):
+                raise ValueError(f"RandomErasing: value must be finite, got {value!r}")
+        self.value = value
+        if not isinstance(inplace, (bool, np.bool_)):
+            raise TypeError(f"RandomErasing: inplace must be a bool, got {inplace!r}")
+        self.inplace = bool(inplace)
+        self.generator = _make_generator("RandomErasing", generator)
+
+    def _rectangles(self, n: int, H: int, W: int) -> tuple[np.ndarray, ...]:
+        """Draw (erase, top, left, h, w), each ``(n,)``: the sampling of the class notes, vectorised."""
+        k = ERASING_ATTEMPTS
+        u = self.rng().random((n, 3 + 2 * k))  # (n, 23)
+        lo, hi = self.scale
+        log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+        area = (H * W) * (lo + (hi - lo) * u[:, 1:1 + k])  # (n, k) erased area in pixels
+        aspect = np.exp(log_lo + (log_hi - log_lo) * u[:, 1 + k:1 + 2 * k])  # (n, k) h / w
+        # h * w = area and h / w = aspect; np.rint rounds half to even, as Python's round.
+        hs = np.rint(np.sqrt(area * aspect)).astype(np.int64)
+        ws = np.rint(np.sqrt(area / aspect)).astype(np.int64)
+        fits = (hs < H) & (ws < W)  # (n, k)
+        first = np.argmax(fits, axis=1)  # the first attempt that fits (0 when none does)
+        rows = np.arange(n)
+        h, w = hs[rows, first], ws[rows, first]
+        erase = (u[:, 0] < self.p) & fits.any(axis=1)
+        # floor(u * m) is uniform on {0, ..., m - 1}; the minimum guards the float edge u -> 1.
+        top = np.minimum(np.floor(u[:, 1 + 2 * k] * (H - h + 1)).astype(np.int64), H - h)
+        left = np.minimum(np.floor(u[:, 2 + 2 * k] * (W - w + 1)).astype(np.int64), W - w)
+        return erase, top, left, h, w
+
+    def __call__(self, x: Any) -> np.ndarray:
+        x = _image("RandomErasing", x)
+        if x.dtype.kind != "f":
+            raise TypeError(f"RandomErasing: expected float images (it acts after ToFloat and Normalize), "
+                            f"got dtype {x.dtype}")
+        C, H, W = x.shape[-3:]
+        if self._fill is not None and self._fill.size not in (1, C):
+            raise ValueError(f"RandomErasing: value has {self._fill.size} entries but the image has {C} channels "
+                             f"(shape {x.shape}); give one value or one per channel")
+        if self.inplace and not x.flags.writeable:
+            raise ValueError(f"RandomErasing: inplace=True needs a writeable array, got a read-only one of "
+                             f"shape {x.shape}")
+        batch = x if x.ndim == 4 else x[None]  # (N, C, H, W); a view, so writes reach x
+        erase, top, left, h, w = self._rectangles(len(batch), H, W)
+        # Pixel (y, x) of image n is erased iff top <= y < top + h and left <= x < left + w.
+        ys, xs = np.arange(H), np.arange(W)
+        in_rows = (ys >= top[:, None]) & (ys < (top + h)[:, None]) & erase[:, None]  # (N, H)
+        in_cols = (xs >= left[:, None]) & (xs < (left + w)[:, None])  # (N, W)
+        mask = in_rows[:, None, :, None] & in_cols[:, None, None, :]  # (N, 1, H, W)
+        if not mask.any():
+            return x
+        out = batch if self.inplace else batch.copy()
+        if self._fill is None:
+            mask = np.broadcast_to(mask, out.shape)  # (N, C, H, W)
+            out[mask] = self.rng().standard_normal(int(mask.sum())).astype(x.dtype)
+        else:
+            fill = self._fill.astype(x.dtype).reshape(-1, 1, 1)  # (1 or C, 1, 1)
+            np.copyto(out, fill, where=mask)  # both broadcast to (N, C, H, W)
         return out if x.ndim == 4 else out[0]
