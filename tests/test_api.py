@@ -49,5 +49,5 @@ def test_issue_op_list_is_complete():
     assert [n for n in layers if n not in nn.__all__] == []
     opts = "SGD Adagrad RMSprop Adam AdamW".split()
     assert [n for n in opts if n not in optim.__all__] == []
-    scheds = "StepLR MultiStepLR ExponentialLR CosineAnnealingLR ReduceLROnPlateau".split()
+    scheds = "StepLR MultiStepLR ExponentialLR CosineAnnealingLR ReduceLROnPlateau LambdaLR LinearLR SequentialLR OneCycleLR".split()
     assert [n for n in scheds if not hasattr(optim.lr_scheduler, n)] == []
