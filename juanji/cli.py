@@ -36,6 +36,15 @@ that; the learning rate is used as given. Gradients are averaged by
 rank 0 prints and writes the run folder (checkpoints, report). A checkpoint resumes with any
 number of processes. A failure on any rank ends the whole job with that rank's error.
 
+Recipe options (images only; text runs refuse them and keep Kim's recipe): ``--scheduler
+onecycle`` (OneCycleLR up to ``--lr`` over the whole run, stepped per batch), ``--warmup-epochs
+K`` (a per-batch linear warm-up from lr/100, then ``--scheduler`` cosine/step/none per batch
+over the epochs left), ``--label-smoothing E`` (the training, validation and test losses alike),
+``--random-erasing P`` (after ``--augment``, on images scaled to [0, 1]) and ``--nesterov``
+(SGD). All are recorded in config.json and continue exactly under ``--resume``; a per-batch
+schedule is fixed by the run's ``--epochs``, so resume with the same ``--epochs`` (a one-cycle
+checkpoint whose cycle has another length is refused).
+
 Errors users can meet (bad arguments or files, divergence, a full or read-only disk, out of
 memory) print as one line, ``juanji <command>: error: ...``, with a non-zero exit status
 (2 for a bad argument or file, 1 for a failure while running); ``--debug`` shows the traceback.
@@ -120,7 +129,10 @@ _TEXT_SUFFIXES = (".tsv", ".tab", ".csv")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta")
-SCHEDULERS = ("none", "cosine", "step", "plateau")
+SCHEDULERS = ("none", "cosine", "step", "plateau", "onecycle")
+# --warmup-epochs starts at 1% of --lr: torchvision's classification reference scripts'
+# --lr-warmup-decay default (the factor of LinearLR's start_factor there).
+WARMUP_START_FACTOR = 0.01
 
 
 class CLIError(Exception):
@@ -198,11 +210,12 @@ def build_model(name: str, num_classes: int, input_shape: Sequence[int]) -> tupl
         raise CLIError(f"cannot build {name} for {c}x{h}x{w} images and {num_classes} classes: {e}") from e
 
 
-def _optimizer(name: str, params: Any, lr: float, momentum: float, weight_decay: float) -> Any:
+def _optimizer(name: str, params: Any, lr: float, momentum: float, weight_decay: float,
+               nesterov: bool = False) -> Any:
     from . import optim
 
     if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
     if name == "adadelta":  # Kim (2014) trains with rho 0.95 (the class's default is Zeiler's 0.9)
         return optim.Adadelta(params, lr=lr, rho=0.95, weight_decay=weight_decay)
     if name == "rmsprop":
@@ -221,6 +234,113 @@ def _scheduler(name: str, opt: Any, epochs: int) -> Any:
     if name == "plateau":
         return ls.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=2)
     return None
+
+
+def _check_recipe_options(args: argparse.Namespace) -> None:
+    """Refuse the image recipe options' bad combinations before any data is read (one line each)."""
+    if args.nesterov and args.optimizer != "sgd":
+        raise CLIError(f"--nesterov is Nesterov momentum for --optimizer sgd; --optimizer {args.optimizer} has none")
+    if args.nesterov and args.momentum <= 0:
+        raise CLIError(f"--nesterov needs --momentum > 0, got --momentum {args.momentum:g}")
+    if args.warmup_epochs and args.scheduler == "onecycle":
+        raise CLIError("--warmup-epochs cannot be combined with --scheduler onecycle, which has its own warm-up "
+                       "(the lr rises from lr/25 to --lr over its first 30% of steps)")
+    if args.warmup_epochs and args.scheduler == "plateau":
+        raise CLIError("--warmup-epochs cannot be combined with --scheduler plateau: ReduceLROnPlateau steps on an "
+                       "epoch's validation loss and cannot follow a per-batch warm-up; use cosine, step or none")
+
+
+def _image_schedule(args: argparse.Namespace, opt: Any, steps: int) -> tuple[Any, str]:
+    """The LR schedule of an image run and how often it steps: (scheduler or None, interval).
+
+    ``steps`` is the number of optimizer steps per epoch (batches of this rank's training
+    loader). Without ``--warmup-epochs`` and onecycle, the schedules step once per epoch as
+    they always have. OneCycleLR (Smith & Topin 2018) spans ``epochs * steps`` steps with
+    ``max_lr = --lr`` and steps per batch; it cycles the momentum (SGD's, RMSprop's, or Adam's
+    beta1) from 0.95 to 0.85 and back where the optimizer has one (not with ``--momentum 0``).
+
+    A warm-up of K epochs is per batch (Goyal et al. 2017): LinearLR from
+    ``WARMUP_START_FACTOR * lr`` to lr over ``K * steps`` steps. Then the schedule chosen
+    runs, in batches as well, over the epochs left (SequentialLR switches at ``K * steps``):
+    one scheduler in one unit keeps one state in the checkpoint and one stepping rule in the
+    Trainer. So cosine becomes a per-batch cosine over ``(epochs - K) * steps`` steps (as in
+    timm and fastai), step drops the lr ten-fold every ``(epochs - K) // 3`` whole epochs,
+    and none holds lr after the warm-up.
+    """
+    from .optim import lr_scheduler as ls
+
+    if args.scheduler == "onecycle":
+        cycle = "betas" in opt.defaults or opt.defaults.get("momentum", 0) > 0
+        return ls.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps, cycle_momentum=cycle), "step"
+    if not args.warmup_epochs:
+        return _scheduler(args.scheduler, opt, args.epochs), "epoch"
+    warm = args.warmup_epochs * steps
+    warmup = ls.LinearLR(opt, start_factor=WARMUP_START_FACTOR, end_factor=1.0, total_iters=warm)
+    rest = args.epochs - args.warmup_epochs
+    if args.scheduler == "cosine":
+        after = ls.CosineAnnealingLR(opt, T_max=rest * steps)
+    elif args.scheduler == "step":
+        after = ls.StepLR(opt, step_size=max(rest // 3, 1) * steps, gamma=0.1)
+    else:  # none: LinearLR holds end_factor (1) once its total_iters are done
+        return warmup, "step"
+    return ls.SequentialLR(opt, [warmup, after], milestones=[warm]), "step"
+
+
+def _check_cycle_length(path: str, total_steps: int, epochs: int, steps: int) -> None:
+    """Refuse to resume a one-cycle run whose saved cycle has another length than this run's.
+
+    The checkpoint's schedule (its total_steps included) replaces the one built here, so a
+    finished 10-epoch run resumed with --epochs 20 would stop at its first batch, past the
+    cycle's end; say so before training, in the CLI's words. Distributed, rank 0 reads the
+    file (as the Trainer does) and tells the others. A checkpoint that cannot be read is
+    left to the Trainer, which names the file.
+    """
+    from .distributed import comm as dist
+    from .train import load_checkpoint
+
+    saved = None
+    if dist.is_main():
+        with contextlib.suppress(Exception):
+            saved = load_checkpoint(path).get("scheduler", {}).get("total_steps")
+    saved = dist.broadcast_object(saved)
+    if isinstance(saved, int) and saved != total_steps:
+        raise CLIError(f"--resume '{path}': its one-cycle schedule spans {saved} steps, but --epochs {epochs} x "
+                       f"{steps} batches is {total_steps}; resume with the --epochs and --batch-size of the run "
+                       "it continues")
+
+
+def _recipe_words(args: argparse.Namespace) -> str:
+    """The schedule and recipe options of an image run, as the start-of-run line shows them."""
+    words = [" nesterov"] if args.nesterov else []
+    if args.scheduler == "onecycle":
+        words.append(", one-cycle schedule per batch")
+    elif args.warmup_epochs:
+        words.append(f", {args.warmup_epochs}-epoch warm-up then {args.scheduler} schedule, per batch")
+    elif args.scheduler != "none":
+        words.append(f", {args.scheduler} schedule per epoch")
+    if args.label_smoothing:
+        words.append(f", label smoothing {args.label_smoothing:g}")
+    if args.random_erasing:
+        words.append(f", random erasing p {args.random_erasing:g}")
+    return "".join(words)
+
+
+def _train_transform(args: argparse.Namespace) -> Any:
+    """The training batches' transform: ``--augment`` translation, then ``--random-erasing``.
+
+    Random erasing acts on float images (torchvision's on tensors), so the batch is made float
+    in [0, 1] first (``ToFloat``: the DataLoader's own x / 255, done earlier), and a rectangle is
+    erased to 0: the CLI does not normalise, so that is black (the background of MNIST-style
+    images: the occlusion the method imitates).
+    """
+    from .data.transforms import Compose, RandomErasing, RandomTranslate, ToFloat
+
+    parts: list[Any] = [RandomTranslate(args.augment)] if args.augment else []
+    if args.random_erasing:
+        parts += [ToFloat(), RandomErasing(p=args.random_erasing)]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else Compose(parts)
 
 
 # --- train -----------------------------------------------------------------------------------
@@ -273,8 +393,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``juanji train``: fit a model, print the test accuracy, write the run folder."""
     import juanji
 
+    from . import nn
     from .data import DataLoader, random_split
-    from .data.transforms import RandomTranslate
     from .train import CSVLogger, EarlyStopping, ModelCheckpoint, Trainer
 
     from .distributed import DistributedSampler
@@ -298,6 +418,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return _train_text(args, out, claim)
         if args.optimizer is None:
             args.optimizer = "adam"
+        _check_recipe_options(args)
         juanji.manual_seed(args.seed)
         train_ds, test_ds, classes, preset_key = load_data(args.data, args.root, args.image_size, args.grayscale,
                                                            args.seed)
@@ -305,6 +426,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         for key in ("model", "epochs", "batch_size", "lr", "scheduler", "augment"):
             if getattr(args, key) is None:
                 setattr(args, key, preset[key])
+        _check_recipe_options(args)  # again: the preset may have chosen the scheduler
+        if args.warmup_epochs >= args.epochs:
+            raise CLIError(f"--warmup-epochs {args.warmup_epochs} must be fewer than --epochs {args.epochs}: the "
+                           "schedule needs epochs after its warm-up")
         shape = _input_shape(train_ds)
         model, model_kwargs = build_model(args.model, len(classes), shape)
         # Validation is held out of the training data (seeded by --seed); the test set is
@@ -312,7 +437,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         val_ds = None
         if args.val_split > 0:
             train_ds, val_ds = random_split(train_ds, [1 - args.val_split, args.val_split], seed=args.seed)
-        transform = RandomTranslate(args.augment) if args.augment else None
+        transform = _train_transform(args)
         if dist.world_size() > 1:
             # Each rank: its shard of every epoch's order (padded to equal lengths), and its
             # own part of the validation and test sets (exact counts: the sums are reduced).
@@ -324,9 +449,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         val_loader = DataLoader(_rank_part(val_ds), batch_size=256) if val_ds is not None else None
         test_loader = DataLoader(_rank_part(test_ds), batch_size=256)
 
-        opt = _optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
-        trainer = Trainer(_data_parallel(model, args), opt, "cross_entropy", metrics=["accuracy"],
-                          scheduler=_scheduler(args.scheduler, opt, args.epochs))
+        opt = _optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay,
+                         args.nesterov)
+        # Per rank under distributed training: each rank steps once per batch of its own shard.
+        scheduler, interval = _image_schedule(args, opt, len(train_loader))
+        # Smoothed targets for training and for the validation and test losses alike (as
+        # torchvision's reference scripts evaluate with their training criterion); accuracy
+        # does not depend on it. Without smoothing, the plain loss exactly as before.
+        loss = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing) if args.label_smoothing else "cross_entropy"
+        trainer = Trainer(_data_parallel(model, args), opt, loss, metrics=["accuracy"], scheduler=scheduler,
+                          scheduler_interval=interval)
+        if args.resume is not None and args.scheduler == "onecycle":
+            _check_cycle_length(args.resume, scheduler.total_steps, args.epochs, len(train_loader))
         if out is None:
             data_part = preset_key if preset_key == "folder" else args.data
             out = claim(Path("runs") / f"{data_part}-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -348,7 +482,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         say(f"training {args.model} ({model.num_parameters():,} parameters) on {args.data}: "
             f"{split} / {len(test_ds)} test images (test measured once, at the end) "
             f"of shape {shape}, {len(classes)} classes; {args.epochs} epochs, batch {args.batch_size}, "
-            f"{args.optimizer} lr {args.lr:g}, seed {args.seed}")
+            f"{args.optimizer} lr {args.lr:g}{_recipe_words(args)}, seed {args.seed}")
         start = time.perf_counter()
         history = trainer.fit(train_loader, val_loader, epochs=args.epochs, callbacks=callbacks,
                               resume=args.resume, verbose=not args.quiet)
@@ -661,6 +795,14 @@ def _train_text(args: argparse.Namespace, out: Path | None, claim: Any) -> int:
                        f"{', '.join(TEXT_DATASETS)}, a .tsv/.csv file or a folder of class sub-folders of .txt files")
     if args.augment:
         raise CLIError("--augment translates images; it does not apply to text")
+    if args.random_erasing:
+        raise CLIError("--random-erasing erases rectangles of images; it does not apply to text")
+    for given, option in ((args.scheduler == "onecycle", "--scheduler onecycle"),
+                          (args.warmup_epochs, "--warmup-epochs"), (args.label_smoothing, "--label-smoothing"),
+                          (args.nesterov, "--nesterov")):
+        if given:
+            raise CLIError(f"{option} is for image runs; text runs train with Kim's recipe (Adadelta, no schedule, "
+                           "plain cross-entropy; see TEXT_PRESETS)")
     if args.train_vectors and dist.world_size() > 1:
         raise CLIError("--train-vectors trains fastText in the run folder of one process; train the vectors in a "
                        "single-process run (or with fasttext) and give them to the distributed run with --vectors")
@@ -1275,6 +1417,20 @@ def _fraction(text: str) -> float:
     return v
 
 
+def _probability(text: str) -> float:
+    v = float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return v
+
+
+def _nonnegative_int(text: str) -> int:
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return v
+
+
 def _data_args(p: argparse.ArgumentParser, default: str | None) -> None:
     p.add_argument("--data", default=default, metavar="NAME_OR_PATH",
                    help=f"data set: {', '.join(DATASETS)}, or an image folder (default: {default or 'from the weights, else digits'})")
@@ -1378,9 +1534,27 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=None, help="learning rate (default: per data set)")
     t.add_argument("--momentum", type=float, default=0.9, help="momentum for sgd/rmsprop (default 0.9)")
     t.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (default 0)")
-    t.add_argument("--scheduler", choices=SCHEDULERS, default=None, help="LR schedule (default: per data set)")
+    t.add_argument("--scheduler", choices=SCHEDULERS, default=None,
+                   help="LR schedule (default: per data set): none, cosine (to 0 over the run), step (x0.1 at a "
+                        "third and two thirds), plateau (halve after 2 epochs without a lower validation loss), all "
+                        "stepped per epoch; onecycle: OneCycleLR (Smith & Topin) stepped per batch, from lr/25 up "
+                        "to --lr over the first 30%% of the steps and down to lr/250000, cycling the momentum (or "
+                        "Adam's beta1) 0.95-0.85-0.95 unless --momentum 0")
+    t.add_argument("--warmup-epochs", type=_nonnegative_int, default=0, metavar="K",
+                   help="images: raise the lr linearly, per batch, from lr/100 to --lr over the first K epochs, then "
+                        "run --scheduler (cosine/step/none) per batch over the epochs left (default 0: no warm-up; "
+                        "not with onecycle, which has its own, nor plateau)")
+    t.add_argument("--label-smoothing", type=_fraction, default=0.0, metavar="E",
+                   help="images: cross-entropy against (1 - E) one-hot + E / classes (default 0); the validation "
+                        "and test losses are reported with the same smoothed loss, as PyTorch scripts that "
+                        "evaluate with their criterion do (accuracy is unaffected)")
     t.add_argument("--augment", type=int, default=None, metavar="PIXELS",
                    help="random translation of training images by up to PIXELS (0: none; default: per data set)")
+    t.add_argument("--random-erasing", type=_probability, default=0.0, metavar="P",
+                   help="images: random erasing (Zhong et al.) of each training image with probability P, after "
+                        "--augment, on the images scaled to [0, 1]: a rectangle of 2-33%% of the area, aspect "
+                        "0.3-3.3 (torchvision's defaults), set to 0 (default 0: off)")
+    t.add_argument("--nesterov", action="store_true", help="Nesterov momentum (--optimizer sgd, --momentum > 0)")
     t.add_argument("--val-split", type=_fraction, default=0.1, metavar="F",
                    help="hold out this fraction of the training set (seeded by --seed) for validation after "
                         "each epoch (default 0.1; 0: no validation). The test set is measured once, at the end")

@@ -479,3 +479,77 @@ def test_after_step_refuses_a_non_callable():
         AfterStep(3)
     with pytest.raises(ValueError, match="Trainer: unit"):
         Trainer(_net(), Adam(_net().parameters()), unit="")
+
+
+# --- scheduler_interval="step": a per-batch schedule (OneCycleLR) ------------------------------
+def _onecycle_setup(seed, epochs=3, interval="step"):
+    """_setup's problem with SGD + Nesterov and a OneCycleLR over ``epochs`` epochs of batches."""
+    from juanji.optim.lr_scheduler import OneCycleLR
+
+    juanji.manual_seed(seed)
+    x, y = _arrays()
+    model = _net()
+    opt = SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    train = DataLoader(ArrayDataset(x[:180], y[:180]), batch_size=20, shuffle=True)
+    val = DataLoader(ArrayDataset(x[180:], y[180:]), batch_size=32)
+    sched = OneCycleLR(opt, max_lr=0.05, total_steps=epochs * len(train))
+    return Trainer(model, opt, metrics=["accuracy"], scheduler=sched, scheduler_interval=interval), train, val
+
+
+def test_step_interval_steps_the_schedule_after_every_optimizer_step():
+    torch = pytest.importorskip("torch")
+    trainer, train, val = _onecycle_setup(seed=1)
+    seen = []
+
+    class LrAtBatchEnd(juanji.train.Callback):
+        def on_batch_end(self, trainer, step, logs):  # the lr this batch was trained with
+            seen.append(trainer.optimizer.param_groups[0]["lr"])
+
+    history = trainer.fit(train, val, epochs=3, verbose=False, callbacks=[LrAtBatchEnd()])
+    steps = -(-180 // 20)  # 9 batches an epoch
+    # PyTorch's OneCycleLR on a torch SGD, stepped once per optimizer step, as the oracle.
+    p = torch.nn.Parameter(torch.zeros(1))
+    topt = torch.optim.SGD([p], lr=0.05, momentum=0.9, nesterov=True)
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.05, total_steps=3 * steps)
+    expected = []
+    for _ in range(3 * steps):
+        expected.append(topt.param_groups[0]["lr"])
+        topt.step()
+        tsched.step()
+    assert trainer.global_step == 3 * steps and trainer.scheduler.last_epoch == 3 * steps
+    assert seen == pytest.approx(expected, rel=1e-12, abs=0)
+    # The history's lr column: the lr at the start of each epoch.
+    assert history["lr"] == pytest.approx(expected[::steps], rel=1e-12, abs=0)
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12)
+    assert trainer.optimizer.param_groups[0]["momentum"] == pytest.approx(topt.param_groups[0]["momentum"], rel=1e-12)
+
+
+def test_epoch_interval_is_the_default_and_steps_once_per_epoch():
+    trainer, train, val = _setup(scheduler=lambda opt: StepLR(opt, step_size=1, gamma=0.5))
+    assert trainer.scheduler_interval == "epoch"
+    trainer.fit(train, val, epochs=2, verbose=False)
+    assert trainer.scheduler.last_epoch == 2 and trainer.history["lr"] == [1e-2, 1e-2 / 2]
+
+
+def test_resume_mid_onecycle_run_is_bit_identical(tmp_path):
+    straight, train, val = _onecycle_setup(seed=5)
+    straight.fit(train, val, epochs=3, verbose=False)
+
+    first, train, val = _onecycle_setup(seed=5)
+    first.fit(train, val, epochs=1, verbose=False, callbacks=[ModelCheckpoint(tmp_path)])
+    assert first.scheduler.last_epoch == 9  # stopped mid-cycle: 9 of 27 steps
+    resumed, train, val = _onecycle_setup(seed=99)  # a new process, in effect
+    history = resumed.fit(train, val, epochs=3, verbose=False, resume=tmp_path / "last.safetensors")
+    _assert_same_weights(_weights(straight), _weights(resumed))
+    assert resumed.scheduler.last_epoch == straight.scheduler.last_epoch == 27
+    assert history["lr"] == straight.history["lr"] and history["loss"] == straight.history["loss"]
+    assert resumed.optimizer.param_groups[0]["momentum"] == straight.optimizer.param_groups[0]["momentum"]
+
+
+def test_bad_scheduler_interval():
+    model = _net()
+    opt = SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="scheduler_interval must be 'epoch' or 'step', got 'batch'"):
+        Trainer(model, opt, scheduler_interval="batch")
+    with pytest.raises(ValueError, match="scheduler_interval='step' cannot step a ReduceLROnPlateau"):
+        Trainer(model, opt, scheduler=ReduceLROnPlateau(opt), scheduler_interval="step")

@@ -21,6 +21,12 @@ to float); ``unit`` names what a sample is in the speed figures (``img/s``, ``sa
 Callbacks' ``on_step_end`` runs right after every ``optimizer.step()``, before anything else
 sees the weights (``AfterStep``/``MaxNormCallback``: Kim's max-norm constraint).
 
+The LR schedule steps once per epoch (after validation; ``scheduler_interval="epoch"``, the
+default) or once per optimizer step (``scheduler_interval="step"``, Lightning's name: for
+OneCycleLR and per-batch warm-ups), at the end of each batch, after the batch's callbacks, so
+every callback of a batch sees the lr that batch was trained with. The history's ``lr`` column
+is the lr at the start of each epoch in both cases.
+
 Resuming is exact: a checkpoint holds the model, optimizer, scheduler, epoch, history,
 callbacks' state and random-generator states (juanji's global generator, which drives
 dropout and, by default, shuffling; and the train loader's own, if it has one), so
@@ -134,8 +140,13 @@ class Trainer:
         loss: ``"cross_entropy"`` (default), ``"nll_loss"``, ``"mse_loss"``, or a callable
             ``loss(output, target) -> scalar Tensor`` such as ``nn.CrossEntropyLoss()``.
         metrics: names (``"accuracy"``, ``"top5"``, ``"confusion_matrix"``) or Metric objects.
-        scheduler: an LR schedule stepped at the end of every epoch (after validation);
-            ``ReduceLROnPlateau`` is stepped with ``scheduler_monitor``.
+        scheduler: an LR schedule, stepped at the end of every epoch (after validation) or
+            after every optimizer step (see ``scheduler_interval``); ``ReduceLROnPlateau`` is
+            stepped with ``scheduler_monitor``, once per epoch.
+        scheduler_interval: ``"epoch"`` (default) or ``"step"``: step the scheduler once per
+            optimizer step, right after it (and after that batch's callbacks), and not at the
+            end of the epoch; a schedule over ``epochs * len(train)`` steps (OneCycleLR) then
+            spans the run. The history's ``lr`` column stays the lr at the start of each epoch.
         scheduler_monitor: the logged value ReduceLROnPlateau watches (default ``val_loss``
             when validating, else ``loss``).
         unit: what one sample is called in the speed figure of the progress output
@@ -154,7 +165,8 @@ class Trainer:
 
     def __init__(self, model: Module, optimizer: Any, loss: "str | Callable[..., Tensor]" = "cross_entropy",
                  metrics: Sequence["str | Metric"] = ("accuracy",), scheduler: Any = None,
-                 scheduler_monitor: str | None = None, unit: str = "img") -> None:
+                 scheduler_monitor: str | None = None, unit: str = "img",
+                 scheduler_interval: str = "epoch") -> None:
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a juanji.nn.Module, got {type(model).__name__}")
         if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
@@ -167,6 +179,16 @@ class Trainer:
             raise TypeError(f"Trainer: loss must be a name or a callable, got {type(loss).__name__}")
         if not isinstance(unit, str) or not unit:
             raise ValueError(f"Trainer: unit must be a non-empty string such as 'img', got {unit!r}")
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        if scheduler_interval == "step" and scheduler is not None:
+            from ..optim.lr_scheduler import ReduceLROnPlateau
+
+            if isinstance(scheduler, ReduceLROnPlateau):
+                # Its step needs the monitored value, which exists once per epoch.
+                raise ValueError("Trainer: scheduler_interval='step' cannot step a ReduceLROnPlateau, which "
+                                 "needs the monitored value of a whole epoch; use scheduler_interval='epoch'")
+        self.scheduler_interval = scheduler_interval
         self.unit = unit
         # Distributed: the wrapper runs the training forward (its hooks average the gradients);
         # everything else (saving, evaluating, callbacks) sees the plain model, so checkpoints
@@ -271,7 +293,7 @@ class Trainer:
         logs.update(lr=lr, time=time.perf_counter() - start, images_per_sec=seen / max(train_time, 1e-12))
         self.epoch = epoch
         self.history.append({"epoch": epoch, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}})
-        if self.scheduler is not None:
+        if self.scheduler is not None and self.scheduler_interval == "epoch":
             step_scheduler(self.scheduler, self._scheduler_monitor, logs)
         for cb in self._running_callbacks():
             cb.on_epoch_end(self, epoch, logs)
@@ -289,6 +311,11 @@ class Trainer:
         step = 0
         forward = self.model if self.ddp is None else self.ddp
         callbacks = self._running_callbacks()
+        # Per-step schedules advance with the optimizer: one scheduler step per optimizer step
+        # (there is one optimizer step per batch here; global_step counts them). Distributed,
+        # every rank steps its own copy the same number of times, since each rank's loader
+        # yields the same number of batches (DistributedSampler pads the shards to equal length).
+        step_schedule = self.scheduler if self.scheduler_interval == "step" else None
         for step, batch in enumerate(train, start=1):
             x, y = _unpack(batch, step)
             out = forward(x)
@@ -317,6 +344,8 @@ class Trainer:
                 bar.update(1)
             for cb in callbacks:
                 cb.on_batch_end(self, step, {"loss": value, "batch_size": len(x)})
+            if step_schedule is not None:
+                step_schedule.step()  # the lr of the next optimizer step
         total_loss, seen = self._summed(total_loss, seen)
         if seen == 0:
             raise ValueError(f"fit: the training data yielded no batches in epoch {epoch}")
