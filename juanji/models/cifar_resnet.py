@@ -39,10 +39,9 @@ from typing import Sequence
 
 from .. import functional as F
 from .. import nn
-from ..nn import init
 from ..tensor import Tensor
 from .registry import register_model
-from .resnet import BasicBlock, _check_image, _positive_int, conv1x1, conv3x3
+from .resnet import BasicBlock, _check_image, _positive_int, conv1x1, conv3x3, init_conv_bn
 
 __all__ = ["PadShortcut", "CifarResNet", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
 
@@ -150,12 +149,7 @@ class CifarResNet(nn.Module):
         self.layer3 = self._make_layer(widths[2], n, stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(widths[2], num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                init.ones_(m.weight)
-                init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         downsample: nn.Module | None = None

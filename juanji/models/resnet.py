@@ -61,6 +61,18 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
 
 
+def init_conv_bn(model: nn.Module) -> None:
+    """torchvision's ResNet initialisation (He et al. 2015): every conv Kaiming normal with
+    std = sqrt(2 / fan_out), every BatchNorm weight 1 and bias 0; a Linear keeps its default
+    U(-1/sqrt(in), 1/sqrt(in))."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            init.ones_(m.weight)
+            init.zeros_(m.bias)
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers and a shortcut: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
 
@@ -222,13 +234,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*stage)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        # torchvision's scheme; fc keeps Linear's default U(-1/sqrt(in), 1/sqrt(in)).
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                init.ones_(m.weight)
-                init.zeros_(m.bias)
+        init_conv_bn(self)
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, Bottleneck):
