@@ -3,7 +3,7 @@
 An op is checked by
   1. ``check_gradcheck``: juanji's backward against float64 central differences;
   2. ``check_naive``: forward (and, given a naive backward, gradients) against the
-     textbook loop formula written in the test file;
+     textbook loop formula (juanji.textbook, or loops written in the test file);
   3. ``check_torch``: forward and gradients against PyTorch CPU in float32
      (within 1e-4 relative), and optionally float64.
 

@@ -1,9 +1,10 @@
 """conv1d / conv2d / conv3d and nn.Conv1d/2d/3d against the three references.
 
-The oracle is the textbook: zero_pad with np.pad, conv_single_step, conv_forward as
-nested loops over images, output rows, output columns and filters, and conv_backward
-accumulating dA_prev, dW and db in the same loops. (NCHW instead of the tutorials'
-NHWC, and extended with stride/dilation per axis and channel groups.)
+The oracle is the textbook, juanji.textbook: zero_pad with np.pad, conv_single_step,
+conv_forward as nested loops over images, output rows, output columns and filters, and
+conv_backward accumulating dA_prev, dW and db in the same loops. (NCHW instead of the
+tutorials' NHWC, and extended with stride/dilation per axis and channel groups.) 1-D runs
+them with a height of 1; the 3-D loops, which the textbook does not cover, are below.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from juanji.kernels import depthwise as depthwise_kernels
 from juanji.kernels import rowshift as rowshift_kernels
 from juanji.kernels.im2col import col2im, im2col
 from juanji.kernels.layout import from_batch_last, is_batch_last, to_batch_last
+from juanji.textbook import conv_backward, conv_forward, conv_single_step
 
 conv_module = importlib.import_module("juanji.functional.conv")
 
@@ -53,70 +55,22 @@ def pad_pairs(padding, sizes, kernel, stride, dilation):
     return [(p, p) for p in padding]
 
 
-def zero_pad(X, pads):
-    """Pad the spatial dims of X (N, C, ...) with zeros, (before, after) per dim."""
+def zero_pad_3d(X, pads):
+    """Pad the spatial dims of X (N, C, D, H, W) with zeros, (before, after) per dim
+    (juanji.textbook.zero_pad pads NCHW only)."""
     return np.pad(X, ((0, 0), (0, 0), *pads), mode="constant", constant_values=(0, 0))
 
 
-def conv_single_step(a_slice_prev, W, b):
-    """One output value: the window times the filter, summed, plus the bias."""
-    return np.sum(a_slice_prev * W) + b
-
-
 def conv_forward_2d(A_prev, W, b, stride, pads, dilation, groups):
-    m, n_C_prev, _, _ = A_prev.shape
-    n_C, c_per_group, f_h, f_w = W.shape
-    (s_h, s_w), (d_h, d_w) = stride, dilation
-    A_prev_pad = zero_pad(A_prev, pads)
-    n_H = (A_prev_pad.shape[2] - d_h * (f_h - 1) - 1) // s_h + 1
-    n_W = (A_prev_pad.shape[3] - d_w * (f_w - 1) - 1) // s_w + 1
-    Z = np.zeros((m, n_C, n_H, n_W))
-    out_per_group = n_C // groups
-    for i in range(m):
-        a_prev_pad = A_prev_pad[i]
-        for h in range(n_H):
-            vert_start = h * s_h
-            vert_end = vert_start + d_h * (f_h - 1) + 1
-            for w in range(n_W):
-                horiz_start = w * s_w
-                horiz_end = horiz_start + d_w * (f_w - 1) + 1
-                for c in range(n_C):
-                    g = c // out_per_group
-                    a_slice_prev = a_prev_pad[g * c_per_group:(g + 1) * c_per_group,
-                                              vert_start:vert_end:d_h, horiz_start:horiz_end:d_w]
-                    Z[i, c, h, w] = conv_single_step(a_slice_prev, W[c], 0.0 if b is None else b[c])
-    return Z
+    """juanji.textbook.conv_forward's Z, in the calling convention of the helpers below."""
+    return conv_forward(A_prev, W, b, stride, pads, dilation, groups)[0]
 
 
 def conv_backward_2d(dZ, A_prev, W, b, stride, pads, dilation, groups):
-    m, n_C_prev, n_H_prev, n_W_prev = A_prev.shape
-    n_C, c_per_group, f_h, f_w = W.shape
-    (s_h, s_w), (d_h, d_w) = stride, dilation
-    _, _, n_H, n_W = dZ.shape
-    A_prev_pad = zero_pad(A_prev, pads)
-    dA_prev_pad = np.zeros_like(A_prev_pad)
-    dW = np.zeros_like(W)
-    db = np.zeros(n_C)
-    out_per_group = n_C // groups
-    for i in range(m):
-        a_prev_pad = A_prev_pad[i]
-        da_prev_pad = dA_prev_pad[i]
-        for h in range(n_H):
-            vert_start = h * s_h
-            vert_end = vert_start + d_h * (f_h - 1) + 1
-            for w in range(n_W):
-                horiz_start = w * s_w
-                horiz_end = horiz_start + d_w * (f_w - 1) + 1
-                for c in range(n_C):
-                    g = c // out_per_group
-                    chans = slice(g * c_per_group, (g + 1) * c_per_group)
-                    rows = slice(vert_start, vert_end, d_h)
-                    cols = slice(horiz_start, horiz_end, d_w)
-                    da_prev_pad[chans, rows, cols] += W[c] * dZ[i, c, h, w]
-                    dW[c] += a_prev_pad[chans, rows, cols] * dZ[i, c, h, w]
-                    db[c] += dZ[i, c, h, w]
-    (ph, _), (pw, _) = pads
-    dA_prev = dA_prev_pad[:, :, ph:ph + n_H_prev, pw:pw + n_W_prev]
+    """juanji.textbook.conv_backward, handed the cache conv_forward would have made (so the
+    forward loops do not run again); no db without a bias."""
+    hparameters = {"stride": stride, "pad": pads, "dilation": dilation, "groups": groups}
+    dA_prev, dW, db = conv_backward(dZ, (A_prev, W, b, hparameters))
     return (dA_prev, dW) if b is None else (dA_prev, dW, db)
 
 
@@ -124,7 +78,7 @@ def conv_forward_3d(A_prev, W, b, stride, pads, dilation, groups):
     m = A_prev.shape[0]
     n_C, c_per_group, f_d, f_h, f_w = W.shape
     (s_d, s_h, s_w), (d_d, d_h, d_w) = stride, dilation
-    A_prev_pad = zero_pad(A_prev, pads)
+    A_prev_pad = zero_pad_3d(A_prev, pads)
     n_D = (A_prev_pad.shape[2] - d_d * (f_d - 1) - 1) // s_d + 1
     n_H = (A_prev_pad.shape[3] - d_h * (f_h - 1) - 1) // s_h + 1
     n_W = (A_prev_pad.shape[4] - d_w * (f_w - 1) - 1) // s_w + 1
@@ -149,7 +103,7 @@ def conv_backward_3d(dZ, A_prev, W, b, stride, pads, dilation, groups):
     n_C, c_per_group, f_d, f_h, f_w = W.shape
     (s_d, s_h, s_w), (d_d, d_h, d_w) = stride, dilation
     m, _, n_D, n_H, n_W = dZ.shape
-    A_prev_pad = zero_pad(A_prev, pads)
+    A_prev_pad = zero_pad_3d(A_prev, pads)
     dA_prev_pad = np.zeros_like(A_prev_pad)
     dW, db = np.zeros_like(W), np.zeros(n_C)
     out_per_group = n_C // groups

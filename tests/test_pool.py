@@ -1,8 +1,10 @@
 """Pooling: every op against gradcheck, the textbook window loops and PyTorch CPU.
 
-The naive references below are written as a CNN tutorial writes them: ``zero_pad`` with
-np.pad, ``pool_forward`` looping over images, channels and output positions, and
-``pool_backward`` with ``create_mask_from_window`` (max) and ``distribute_value`` (average).
+The naive references below are written as a CNN tutorial writes them: padding with np.pad,
+``pool_forward`` looping over images, channels and output positions, and ``pool_backward``
+with ``create_mask_from_window`` (max) and ``distribute_value`` (average), both from
+juanji.textbook. The window loops themselves stay here: they add what the textbook's
+pool_forward leaves out (1-D and 3-D, padding, dilation, ceil_mode, PyTorch's divisors).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from juanji import Tensor
 from juanji.functional import pool as pool_module
 from juanji.kernels import maxpool as compiled_max_pool
 from juanji.kernels.layout import from_batch_last, is_batch_last
+from juanji.textbook import create_mask_from_window, distribute_value
 from tests.helpers import check_gradcheck, check_naive, check_torch, torch_or_skip
 
 SETTINGS = settings(deadline=None, max_examples=40, derandomize=True, database=None)
@@ -56,21 +59,10 @@ def out_len(n, k, s, pb, pa, d, ceil_mode):
     return o
 
 
-def zero_pad(x, pads, value=0.0):
-    """Pad the spatial dims of (N, C, ...) with np.pad; pads = ((before, after), ...)."""
+def pad_spatial(x, pads, value=0.0):
+    """Pad the spatial dims of (N, C, ...) with np.pad; pads = ((before, after), ...).
+    (juanji.textbook.zero_pad pads NCHW with zeros only; max pooling pads with -inf.)"""
     return np.pad(x, ((0, 0), (0, 0)) + tuple(pads), mode="constant", constant_values=value)
-
-
-def create_mask_from_window(window):
-    """One-hot mask of the window's maximum (the first one, in row-major order, as PyTorch)."""
-    mask = np.zeros(window.shape, dtype=bool)
-    mask.flat[np.argmax(window)] = True
-    return mask
-
-
-def distribute_value(dz, shape, divisor):
-    """Spread dz over a window of ``shape``, each cell getting dz / divisor."""
-    return np.ones(shape) * dz / divisor
 
 
 class Pool:
@@ -105,7 +97,7 @@ class Pool:
 
     def padded(self, x):
         fill = -np.inf if self.mode == "max" else 0.0
-        return zero_pad(x, [(pb, pa + e) for (pb, pa), e in zip(self.pads, self.extra)], fill)
+        return pad_spatial(x, [(pb, pa + e) for (pb, pa), e in zip(self.pads, self.extra)], fill)
 
     def forward(self, x):
         xp = self.padded(x)
