@@ -86,61 +86,72 @@ __all__ = ["conv1d", "conv2d", "conv3d"]
 Padding = int | Sequence[int] | str
 
 # Backward switches to the batch-inner layout (one long GEMM over N*L) when the GEMM's
-# other inner dimension Cg*K is at least this; below it, per-image products on the forward
-# layout were measured faster (1->30 5x5, Cg*K = 25: ~2x), above it slower (64->64 3x3,
-# Cg*K = 576: ~1.5x; 512->512 3x3 at 4x4: ~4x).
+# other inner dimension Cg*K is at least this. There dW is one (Og, N*L) @ (N*L, Cg*K)
+# product instead of N per-image products and an (N, Og, Cg*K) intermediate, which pays
+# when Cg*K is wide (64->64 3x3: 576); with a thin one (a first layer, 1->30 5x5: 25) the
+# per-image products on the forward layout measured faster, hence the threshold
+# (bench/NOTES.md, "Changes kept": conv backward with the batch inside the columns).
 _BATCH_INNER_MIN_CGK = 64
 
 # NCHW 1x1 stride-1 convs take dW as one product per image on x itself (_pointwise_weight_grad).
 _POINTWISE_DW_PER_IMAGE = True
 
 # ... and their forward as one product per image onto out prefilled with the bias
-# (_pointwise_forward) where BLAS is reachable directly: against a stacked matmul and a
-# pass adding the bias, 0.74-0.77x on 64->256 at 8x56x56, 0.90-0.99x on 256->64 at 8x28x28,
-# equal from 14x14 down (bench/NOTES.md, 2026-12-05).
+# (_pointwise_forward) where BLAS is reachable directly: BLAS's beta = 1 adds each product
+# onto the bias already written, so no pass reads the output again to add it, as a stacked
+# matmul needs. The pass saved is one over the output, so the gain grows with the output
+# against the input (64->256 gains most) and vanishes on small images (bench/NOTES.md,
+# "Changes kept", "2026-12-05": the NCHW 1x1 stride-1 forward).
 _POINTWISE_FORWARD_PER_IMAGE = True
 
 # Forward and the batch-inner backward gather the columns a chunk of images at a time into
 # one reused buffer of at most this many bytes, and multiply while the columns are still in
 # cache (a loop over a handful of batch chunks, each a large GEMM; never over pixels). One
-# (8, 64, 56, 56) 3x3 gather is 58 MB, far beyond cache; per image it is 7 MB.
+# (8, 64, 56, 56) 3x3 gather is 64*9 rows x 56*56*8 columns x 4 bytes = 58 MB, far beyond
+# cache; per image it is 7 MB (bench/NOTES.md, "Changes kept": cache-sized chunks).
 _COLS_BUDGET_BYTES = 8 * 2**20
 # The batch-last layout's chunks (of output rows, every image) get a larger budget: one
-# output row of resnet18-CIFAR's first stage is already 4.7 MB of columns at batch 64, and
-# fewer, longer products measured faster there (whole step 0.87x at 32 MB against 8 MB, in
-# toggled runs; 128 MB no better than 32).
+# output row of resnet18-CIFAR's first stage is already 64*9 rows x 32*64 columns x 4 bytes
+# = 4.7 MB of columns at batch 64, so 8 MB would hold one row and make a dW partial product
+# per two rows; fewer, longer products measured faster, and a larger budget than 32 MB did
+# not (bench/NOTES.md, "The batch-last layout (this session)": batch-last column budget).
 _BATCH_LAST_BUDGET_BYTES = 32 * 2**20
 # Backward's dW GEMM sums over the chunk's output positions: small images in small chunks
 # would make that sum short and add one weight-sized partial per chunk (resnet18's last
-# stage, 512 channels at 4x4: a 3x slower backward at 8 MB chunks than in one piece).
+# stage, 512 channels at 4x4: 16 positions an image of 512*9 column rows, 295 kB, so an
+# 8 MB chunk holds 28 images, a sum over 448 positions, and each chunk adds a 512 x 4608
+# partial; bench/NOTES.md, "Changes kept", the notes under its first table).
 _MIN_DW_POSITIONS = 4096
 
 # 2-D depthwise convolutions (one input channel per group: Xception, MobileNet) run on
 # compiled loops when numba is installed: im2col there copies KH*KW times the input for a
-# 1 x (KH*KW) product per channel (64 channels at 8x56x56: forward 4.1 -> 2.3 ms, backward
-# ~45 -> 7 ms). The tests turn this off to keep the NumPy path covered, and compare both.
+# 1 x (KH*KW) product per channel, a copy of nine numbers for each nine multiply-adds at
+# 3x3, so the copy is the cost; the loops read the input in place (bench/NOTES.md, "Changes
+# kept": depthwise 2-D conv on numba loops). The tests turn this off to keep the NumPy path
+# covered, and compare both.
 _COMPILED_DEPTHWISE = True
 
 # 2-D single-group convs in the batch-last layout with at most _DIRECT_MAX_OUT_CHANNELS
 # output channels, a batch of at least _DIRECT_MIN_BATCH and stride 1 run as a direct
 # compiled loop when numba is installed (juanji/kernels/direct.py): the GEMM route's product
-# is thin there and its column copy (KH*KW times the input) is most of the time. Forward
-# alone against the GEMM route at 28x28, toggled in one process: 1 -> 4..8 channels 5x5 at
-# batch 128 0.28-0.38x (LeNet-5's c1: 1.4 -> 0.4 ms; in a later quiet minute 0.47 -> 0.42
-# ms: the loop mostly gains where the column copy slows), at batch 32 0.49-0.75x, at batch 8
-# 0.87-1.20x; 3 -> 4..8 channels 0.21-0.73x from batch 32; but 12 output channels 0.67-1.95x
-# and 16-24 0.83-3.2x (the (O, N) accumulator goes through the cache, where a GEMM keeps its
-# sums in registers). True: every 2-D single-group batch-last conv (the tests); False: none.
+# is thin there and its column copy (KH*KW times the input) is most of the time; the loop
+# copies nothing, and mostly gains where the column copy slows. Its per-pixel (O, N)
+# accumulator goes through the cache, where a GEMM keeps its sums in registers, so from about
+# a dozen output channels it loses; each tap reads a contiguous vector of N numbers, and with
+# a small batch it gains little (bench/NOTES.md, "Changes kept", "2026-12-05": the direct
+# compiled loop, for the measurements behind both bounds). True: every 2-D single-group
+# batch-last conv (the tests); False: none.
 _COMPILED_DIRECT: bool | None = None
 _DIRECT_MAX_OUT_CHANNELS = 8
 _DIRECT_MIN_BATCH = 32
 
 # 3x3 stride-1 single-group 2-D convs with at least this many input and output channels run
 # by Winograd's F(2x2, 3x3) on compiled loops when numba is installed (juanji/kernels/winograd.py:
-# 2.25x fewer multiplications, but two memory-bound transforms). Forward alone against im2col,
-# toggled in one process in a quiet spell: batch-last at batch 64, 128 channels at 16x16
-# 0.84x, 256 at 8x8 0.89x, 512 at 4x4 0.70x; but 64 channels at 32x32 1.01x and NCHW 64->64
-# at 8x56x56 1.09-1.12x (0.73x in a busy spell, where the gathers slow down more), hence 128.
+# 16 multiplications per 2x2 output tile and channel pair where im2col has 4*9 = 36, 2.25x
+# fewer, but two memory-bound transforms, whose cost grows with C + O while the saving grows
+# with C*O). At 64 channels the transforms ate the saving in a quiet spell (in a busy one,
+# where the gathers slow down more, Winograd still won), hence 128 (bench/NOTES.md,
+# "Winograd and thread pools (2026-11-23)").
 # The stride-1 input gradient, a correlation, takes the same route. The tests turn this off to
 # keep the im2col path covered, and compare both.
 _COMPILED_WINOGRAD = True
@@ -149,21 +160,27 @@ _WINOGRAD_MIN_CHANNELS = 128
 # NCHW 2-D single-group convs run as one product per kernel row (per phase-row shift at
 # stride > 1) over columns gathered along the width only (juanji/kernels/rowshift.py), the
 # products added up by BLAS's beta = 1 when NumPy's BLAS can be called that way
-# (kernels/blas.py), if a product has at least this many rows (phases x C*KW). Against im2col,
-# forward alone, toggled in one process: 64->64 3x3 at 8x56x56 0.81-0.85x, 32->64 5x5 stride
-# 2 0.84-0.88x, 11x11 stride 4 (132 rows) 0.87x, 7x7 stride-2 stem (42) 0.79x, 8->16 3x3 (24)
-# 0.83x; but 4->32 5x5 (20) 1.22x, 3->64 3x3 (9) 1.28x, 1->30 5x5 (5) 3.6x. The tests turn
-# this off to keep the im2col path covered, and compare both.
+# (kernels/blas.py), if a product has at least this many rows (phases x C*KW). The gather is
+# about KH/SH times smaller than im2col's, but at stride 1 each product's inner dimension is
+# KH times thinner (C*KW instead of C*KH*KW); a first layer's products (1->30 5x5: 5 rows,
+# 3->64 3x3: 9, 4->32 5x5: 20) lose more to thinness than the gather saves, and from 24 rows
+# (8->16 3x3) on the route measured faster (bench/NOTES.md, "Products per kernel row
+# (2026-12-04)": the size rule). The tests turn this off to keep the im2col path covered, and
+# compare both.
 _ROWSHIFT = True
 _ROWSHIFT_MIN_ROWS = 24
-# Batch-last, the output rows go in bands whose width-gathered columns fit this budget
-# (64->64 3x3 at 32x32, batch 64: 44-52 ms at 2-16 MB, within the noise of each other;
-# im2col 56 ms); on NCHW, images with short outputs share products within it.
+# Batch-last, the output rows go in bands whose width-gathered columns fit this budget (a
+# band is multiplied while in cache, as with _COLS_BUDGET_BYTES; budgets of 2 to 16 MB
+# measured within the noise of each other, bench/NOTES.md, "Products per kernel row
+# (2026-12-04)"); on NCHW, images with short outputs share products within it.
 _ROWSHIFT_BUDGET_BYTES = 8 * 2**20
 
 # The batch-last dW product is cut into pieces of this many positions when its result has at
-# most _SPLIT_K_MAX_ELEMS entries (see _weight_gradient); measured: 6 x 25 over 50,176
-# positions 1.2 -> 0.2 ms, 30 x 25 over 57,600 1.9 -> 1.0 ms, no gain from 16 x 150 up.
+# most _SPLIT_K_MAX_ELEMS entries (see _weight_gradient): a first layer's dW (6 x 25 over
+# 50,176 positions) is one long, thin BLAS call that runs on one core, while a batch of
+# pieces is shared by the cores and adds only one (pieces, Og, Cg*K) array of partials; from
+# 16 x 150 up it measured no gain (bench/NOTES.md, "The batch-last layout (this session)":
+# the batch-last dW cut into pieces).
 _SPLIT_K_PIECE = 1024
 _SPLIT_K_MAX_ELEMS = 1024
 
@@ -173,17 +190,19 @@ _FORWARD_PER_IMAGE_MIN_L = 1024
 
 # A first layer at stride 1 (at least this many times more output than input channels:
 # 3 -> 64) goes batch-last at any size: transposing its thin input is cheap, and every layer
-# after it then runs batch-last with no transposes (resnet18-CIFAR step 0.92x; its stem
-# 3->64 at 32x32, batch 64, forward+backward 20 -> 12.5 ms). Strided first layers stay NCHW:
-# their batch-last columns are gathered in runs of only N numbers (ImageNet's 7x7 stride-2
-# stem at batch 8: 82 -> 107 ms; AlexNet's 11x11 stride 4: 55 -> 80 ms).
+# after it then runs batch-last with no transposes. Strided first layers stay NCHW: their
+# batch-last columns are gathered in runs of only N numbers (at stride SW > 1 consecutive
+# output columns read input columns SW apart, so only the batch axis is contiguous), and
+# ImageNet's 7x7 stride-2 and AlexNet's 11x11 stride-4 stems measured slower that way
+# (bench/NOTES.md, "The batch-last layout (this session)": a stride-1 first layer).
 _FIRST_LAYER_WIDENING = 8
 
 # At stride 1 the input gradient is computed as a correlation (see _adjoint_padding) instead
 # of a column gradient plus col2im, when each group has at least this many input channels
-# (the correlation's output channels). Measured with the forward included: better at 64
-# (64->64 3x3, 32x32, batch 64: 148 vs 173 ms), equal at 32, worse below (1->30 5x5 on
-# 100x28x28: 31 vs 6 ms; 30->50 5x5: 33 vs 23 ms), where the product is a thin one.
+# (the correlation's output channels): the correlation's product has Cg rows, so with few
+# input channels it is a thin one and col2im wins. Measured with the forward included:
+# better at 64, equal at 32, worse below (bench/NOTES.md, "Changes kept": conv backward at
+# stride 1, dx as a correlation).
 _ADJOINT_MIN_CHANNELS = 64
 
 
@@ -348,9 +367,8 @@ def _pointwise_weight_grad(x: np.ndarray, grad: np.ndarray, w_shape: Sequence[in
     """dW (O, C, 1, ...) of an unpadded single-group 1x1 stride-1 conv on an NCHW input: the
     columns are the input itself, so dW = sum_n dout_n (O, L) @ x_n^T (L, C), one product per
     image added up in order by BLAS's beta = 1, reading x and dout where they lie. (The
-    batch-inner path copies x twice, into a padded buffer and its columns, and dout once:
-    measured 0.75-0.97x its time forward+backward on ResNet-50's NCHW 1x1 layers at batch 8,
-    1.01x on 512 -> 2048 at 7x7.)"""
+    batch-inner path copies x twice, into a padded buffer and its columns, and dout once, for
+    a product that needs neither: bench/NOTES.md, "Changes kept", the NCHW 1x1 stride-1 dW.)"""
     n, c, o_ch = x.shape[0], x.shape[1], grad.shape[1]
     x3 = xp.ascontiguousarray(x).reshape(n, c, -1)  # (N, C, L)
     d3 = xp.ascontiguousarray(grad).reshape(n, o_ch, -1)  # (N, O, L)
@@ -473,8 +491,9 @@ def correlate(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Sequen
         rowshift.forward_nchw(x, w, b, stride, padding, dilation, out.reshape(n, o_ch, *out_size),
                               _ROWSHIFT_BUDGET_BYTES)
     elif math.prod(kernel) == 1 and all(s == 1 for s in stride):
-        # 1x1 at stride 1: the columns are the input itself, no gather, no chunks (measured
-        # as fast as the batch-inner layout even at 7x7, where that one needs two transposes).
+        # 1x1 at stride 1: the columns are the input itself, no gather, no chunks; the
+        # batch-inner layout would need two transposing copies for the same product
+        # (bench/NOTES.md, "Changes kept": 1x1 stride-1 convs stay per image).
         xpad = pad_zeros(x, padding)  # (N, C, HP, WP); 1x1 convs are rarely padded
         if g == 1 and _POINTWISE_FORWARD_PER_IMAGE and blas.available(x.dtype):
             _pointwise_forward(xpad.reshape(n, c, positions), w.reshape(o_ch, c), b, out)
@@ -591,16 +610,18 @@ def _weight_gradient(dout_c: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """dout_c (G, Og, S) @ cols (G, Cg*K, S)^T -> (G, Og, Cg*K), a sum over S positions.
 
     When the result is tiny (a first layer: 6 x 25 for LeNet-5's c1) and S long, one BLAS
-    call runs on one core at ~15 GFLOP/s; cut S into pieces of _SPLIT_K_PIECE, multiply them
-    as a batch and add the partial products (LeNet-5's c1 at batch 128: 1.2 -> 0.25 ms).
+    call runs on one core; cut S into pieces of _SPLIT_K_PIECE, multiply them as a batch,
+    which the cores share, and add the partial products (bench/NOTES.md, "The batch-last
+    layout (this session)").
     """
     g, og, span = dout_c.shape
     cgk = cols.shape[1]
     if og * cgk > _SPLIT_K_MAX_ELEMS or span < 2 * _SPLIT_K_PIECE:
-        # As (cols @ dout_c^T)^T: OpenBLAS runs this orientation as fast or faster (LeNet-5's
-        # c3, 16 x 150 over 12,800 positions: 1.19 -> 0.59 ms; 64 x 576 over 14,336 positions
-        # of a strided dout: 113 -> 154 GFLOP/s; equal from 256 channels up). The result is a
-        # transposed view, which the caller adds into dW.
+        # As (cols @ dout_c^T)^T: OpenBLAS handles a small output-channel count better as
+        # the N side of the product than as the M side, and as fast from 256 channels up
+        # (bench/NOTES.md, "The batch-last layout (this session)" and "Tried and not (yet)
+        # kept": dW as (cols @ dout^T)^T). The result is a transposed view, which the caller
+        # adds into dW.
         return blas.matmul(cols, dout_c.swapaxes(-1, -2)).swapaxes(-1, -2)
     pieces = span // _SPLIT_K_PIECE
     cut = pieces * _SPLIT_K_PIECE

@@ -10,9 +10,8 @@ Per channel, over its m values (N and the spatial positions):
 NumPy writes each of these as its own pass over the (N, C, *spatial) array, ten or so for a
 training step's forward and backward, where the loops need five: two reads for the
 statistics and one read-and-write for y, then one read of dy and x for both sums and one
-read-and-write for dx (measured on 8x64x56x56, float32, 2 threads: forward and backward
-4.7 ms in NumPy, 1.8 ms here, of which the loops take 1.0 and new result arrays and the
-autograd bookkeeping the rest; PyTorch 2.5 ms). juanji/functional/norm.py uses them when
+read-and-write for dx (bench/NOTES.md, "Changes kept": batch norm fused in compiled loops,
+has the timings against NumPy and PyTorch). juanji/functional/norm.py uses them when
 numba imports; otherwise, and in the tests both ways, its NumPy path computes the same values.
 """
 

@@ -110,11 +110,14 @@ def _thread_controls() -> tuple[Callable[[], int], Callable[[int], None]] | None
 # M*K + K*N + M*N) runs on the calling thread alone. Such a product is bound by memory: a
 # second BLAS thread adds little, and it must fetch its share of the operands from the
 # cache of the core that has just written them, which on this project's machine is slow
-# for minutes at a time (bench/NOTES.md, "Slow states"). LeNet-5's first layer, 6 x 26 by
-# 26 x 100,352 (intensity 4.9), is one; its step (batch 128) took 8.2-8.7 ms with every
-# product on two threads and 8.8-9.1 ms with this rule in quiet minutes, 15.0-15.9 against
-# 11.5-12.8 ms in slow ones. A bound of 12 (its 16 x 30 by 30 x 12,800 second layer too)
-# took 10.0-10.4 ms and 10.3-11.7 ms. A 64->64 3x3 product (64 x 192 by 192 x 3,136) has 48.
+# for minutes at a time (bench/NOTES.md, "Products per kernel row (2026-12-04)", its slow
+# states). LeNet-5's first layer at batch 128, 6 x 26 by 26 x 100,352, has intensity
+# 15,654,912 / (156 + 2,609,152 + 602,112) = 4.9 and is one; its second, 16 x 30 by
+# 30 x 12,800, has 10.4 and a 64->64 3x3 product (64 x 192 by 192 x 3,136) 47, so a bound
+# of 8 puts only the first layer on one thread. On one thread LeNet-5's step lost a little in
+# quiet minutes and gained more in slow ones; a bound of 12, taking the second layer too, was
+# slower in quiet minutes (bench/NOTES.md, "Changes kept": memory-bound products on one BLAS
+# thread).
 MIN_INTENSITY = 8
 
 _one_lock = threading.Lock()

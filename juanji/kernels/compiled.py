@@ -23,7 +23,8 @@ FASTMATH = {"reassoc", "contract"}
 
 @functools.cache
 def numba() -> Any:
-    """numba, imported on the first compiled call (it adds ~0.15 s to an import), or None."""
+    """numba, imported on the first compiled call rather than with juanji (its import is slow:
+    bench/NOTES.md, "Changes kept", the notes under its first table), or None."""
     if os.environ.get("JUANJI_NUMBA", "1") == "0":
         return None
     try:
@@ -32,14 +33,13 @@ def numba() -> Any:
         return None
     # The loops alternate with OpenBLAS's GEMMs (the products around every transform and
     # every depthwise conv). numba's default threading layer on Linux is OpenMP, whose
-    # threads spin for a while after each loop and then fought BLAS's threads for the cores:
-    # an Xception training step 1.39-1.41 s against 0.74-0.88 s on numba's own 'workqueue'
-    # pool (batch 4, 150x150, 2 cores). Passive OpenMP waiting (OMP_WAIT_POLICY=PASSIVE) did
-    # as well alone, but is read once when libgomp loads, and PyTorch's import loads it
-    # first: 64->64 at 8x56x56 by Winograd took 108 ms beside PyTorch on OpenMP, 26 ms on
-    # workqueue. workqueue aborts if two threads launch loops at once, so juanji's launches
-    # hold ``lock``. A layer the user chose (NUMBA_THREADING_LAYER) is kept, and so is one
-    # numba already started.
+    # threads spin for a while after each loop and then fought BLAS's threads for the cores;
+    # numba's own 'workqueue' pool did not. Passive OpenMP waiting (OMP_WAIT_POLICY=PASSIVE)
+    # did as well alone, but is read once when libgomp loads, and PyTorch's import loads it
+    # first, so beside PyTorch the OpenMP threads kept spinning (bench/NOTES.md, "Winograd
+    # and thread pools (2026-11-23)"). workqueue aborts if two threads launch loops at once,
+    # so juanji's launches hold ``lock``. A layer the user chose (NUMBA_THREADING_LAYER) is
+    # kept, and so is one numba already started.
     if "NUMBA_THREADING_LAYER" not in os.environ:
         nb.config.THREADING_LAYER = "workqueue"
     return nb

@@ -7,8 +7,8 @@ A depthwise convolution multiplies each input channel by its own KH x KW kernel(
 with M = O / C output channels per input channel (the multiplier; 1 in Xception and
 MobileNet). Through im2col that is one 1 x (KH*KW) by (KH*KW) x L product per image and
 channel: a copy of KH*KW times the input for nine multiply-adds per output, which NumPy
-cannot make fast (measured 4-5x PyTorch forward, 10-12x forward+backward on 64 channels at
-8x56x56). The loops below do the same sums with no columns. They are an accelerator only:
+cannot make fast (bench/NOTES.md, "Changes kept": depthwise 2-D conv on numba loops). The
+loops below do the same sums with no columns. They are an accelerator only:
 juanji/functional/conv.py uses them when numba imports, and otherwise (and in the tests,
 both ways) the im2col path computes the same values.
 
@@ -17,9 +17,9 @@ fall on the zero border instead of reading a padded copy. They run in parallel o
 independent (image, channel) planes (or weights), so no two threads write the same element
 and every sum is in a fixed order. 3x3 kernels with no dilation at stride 1 (Xception's and
 MobileNet's) or 2 (MobileNet's downsampling) take loops with the nine taps written out
-(depthwise_loops.py; stride 1: 2.3-2.8x faster forward, 1.5-2.4x dW, and with one output per
-channel dx is the forward loop on the flipped kernel; stride 2: 2.7-4.6x forward, 1.7-1.9x
-dx, 4.9-6.3x dW).
+(depthwise_loops.py: one pass over each row's interior instead of one per tap; with one
+output per channel dx is the forward loop on the flipped kernel; bench/NOTES.md, "Changes
+kept", "2026-12-05": the depthwise 3x3 rows).
 """
 
 from __future__ import annotations

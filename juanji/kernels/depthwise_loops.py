@@ -3,8 +3,9 @@
 Imported only by depthwise._kernels(), after compiled.numba() has imported numba and chosen
 its threading layer. The loops live at module level, not in a closure, because numba's disk
 cache keys a closure's entries on its captured variables: a captured dispatcher (``span``)
-pickles with a per-process id, so every process compiled all three loops again (~5 s) and
-added ~1 MB to the cache (343 entries for the forward loop after a day of tests).
+pickles with a per-process id, so the cache never hit: every process compiled all three
+loops again and added entries to the cache (bench/NOTES.md, "Changes kept": the depthwise
+loops at module level).
 """
 
 import numpy as np
@@ -80,9 +81,9 @@ def backward_input(dout, w, dx, sh, sw, dh, dw, ph, pw):  # pragma: no cover - c
 def backward_weight(dout, x, dw_out, sh, sw, dh, dw, ph, pw):  # pragma: no cover - compiled
     """dW[o, 0, i, j] = sum over images and output rows of the row dot products
     dout[b, o, y] . x[b, c, y*SH + i*DH - PH, shifted by j]: each output-gradient row is read
-    once for all KH*KW taps (in L1), instead of once per tap (3x3, toggled in one process:
-    0.71x on 8x64x56x56, 2.4 -> 1.7 ms; 0.77x on 4x128x75x75; 0.82x on 64x32x32x32), the taps'
-    sums kept in float64 and added in one fixed order."""
+    once for all KH*KW taps (in L1), instead of once per tap (nine reads of every row for 3x3;
+    bench/NOTES.md, "Changes kept": depthwise dW with the rows outermost), the taps' sums kept
+    in float64 and added in one fixed order."""
     n, o_ch, oh, ow = dout.shape
     height, width = x.shape[2], x.shape[3]
     mult = o_ch // x.shape[1]
@@ -120,11 +121,8 @@ def backward_weight(dout, x, dw_out, sh, sw, dh, dw, ph, pw):  # pragma: no cove
 # numbers: loop overhead, not arithmetic; at stride 2 they go element by element. Below, the
 # interior of each output row is one pass with all nine taps written out (the loop
 # vectorises over the row), and only the border pixels, where a tap falls on the zero
-# padding, go tap by tap. The loops alone, float32, in one process (bench/NOTES.md):
-# stride 1 on 8x64x56x56, forward 1.56-1.75 -> 0.69-0.73 ms (PyTorch ~0.5-0.7), dx (by the
-# same loop on the flipped kernel) likewise, dW 1.71 -> 0.77-0.80; stride 2 on
-# 8x64x112x112 and 8x128x56x56, forward 5.85 -> 1.33 and 3.45 -> 0.84 ms in a quiet minute
-# (PyTorch 2.19 and 0.77), dW 10.0 -> 1.5-2.1 and 4.4 -> 0.78, dx 6.4 -> 3.8 and 3.8 -> 2.0.
+# padding, go tap by tap; dx at stride 1 is the same forward loop on the flipped kernel
+# (bench/NOTES.md, "Changes kept", "2026-12-05": the depthwise 3x3 rows, for the timings).
 
 @njit(cache=True, inline="always")
 def _pixel_3x3(plane, k, start, r0, c0, height, width):  # pragma: no cover - compiled

@@ -19,8 +19,8 @@ For a fixed kernel offset (i, j) the slice cols[:, c, i, j, :, :] is the strided
 xp[:, :, i*DH : i*DH + SH*(OH-1) + 1 : SH, j*DW : ... : SW] of the padded input. All
 KH*KW of them together are one strided view of xp (``patch_view``, no copy), and im2col
 is a single copy of that view. (Writing it as KH*KW separate slice copies gives the same
-array but is ~35% slower on a (8, 64, 56, 56) 3x3 input: each copy sweeps the whole
-input, whereas the single copy reads each channel plane KH*KW times while it is in cache.)
+array but is slower: each copy sweeps the whole input, whereas the single copy reads each
+channel plane KH*KW times while it is in cache; bench/NOTES.md, "Changes kept".)
 
 col2im is the adjoint (the transpose of that linear map): each column entry adds back into
 the input pixel it was read from. A pixel read by several overlapping windows receives the
@@ -121,7 +121,8 @@ def im2col(xpad: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
         kernel, stride, dilation: one int per spatial dim.
         ones_row: append a row of ones, giving (N, C*KH*KW + 1, OH*OW), so a weight
             matrix with the bias as its last column adds the bias inside the GEMM
-            (saves a separate pass over the output, measured ~1 ms of 4 on 1->30 5x5).
+            (saves a separate pass over the output; bench/NOTES.md, "Changes kept": conv
+            bias inside the GEMM).
         out: optional C-contiguous buffer of the result's shape to gather into (a buffer
             reused across batch chunks stays in cache; see ConvNd). Always copies.
 

@@ -9,7 +9,9 @@ hand that view on, so the next layer reads it without a transposing copy.
 Elementwise NumPy ops keep their operands' order by themselves (order="K"); ops that
 allocate a result of a new shape use ``empty_as``/``zeros_as`` to keep it too, so a
 gradient comes back in the layout of the activation it belongs to (mixing the two orders in
-one elementwise op reads one operand with long strides, several times slower).
+one elementwise op reads one operand with long strides, using little of each cache line
+it loads; see bench/NOTES.md, "The batch-last layout (this session)": ops on the path keep
+the layout).
 """
 
 from __future__ import annotations

@@ -10,9 +10,8 @@ gradients, NaNs included (the last NaN along each axis, which is the last in row
 
 NumPy needs about a dozen passes over window-sized views for the forward with its arg-max,
 and several masked adds for the backward; the loops read the input once and write the output
-and the arg-max once, then write dx once (8x64x112x112, float32, 2 threads, forward and
-backward, the loops alone: 2x2/2 31-38 -> ~9 ms, 3x3/2 41-46 -> ~16 ms; PyTorch 20-23 and
-27-32 ms). juanji/functional/pool.py uses them for 2-D max pooling where its size rule says
+and the arg-max once, then write dx once (bench/NOTES.md, "Changes kept": 2-D max pooling
+on compiled loops). juanji/functional/pool.py uses them for 2-D max pooling where its size rule says
 they are faster and numba imports; otherwise, and in the tests both ways, the NumPy path
 computes the same values.
 """

@@ -4,8 +4,10 @@ Imported only by maxpool._loops(), after compiled.numba() has imported numba and
 threading layer. Two layouts: planes (P, H, W), an NCHW input's N*C planes, vectorised
 along the output columns; and batch-last (P, H, W, Q), a (C, H, W, N) input, vectorised
 along the batch. Each output row keeps its running maximum and arg-max in the output
-arrays themselves and is updated tap by tap with selects, not branches (a branch on random
-data mispredicts half the time: 16 ms against 6 ms for 2x2/2 on 8x64x112x112). Parallel over
+arrays themselves and is updated tap by tap with selects, not branches (on random data the
+t-th tap beats the running maximum of the t - 1 before it with chance 1/t, 1/2 for the
+second, so such a branch mispredicts often; bench/NOTES.md, "Changes kept": 2-D max pooling
+on compiled loops). Parallel over
 planes; no two threads write the same element, and the backward adds into a plane in one
 fixed order.
 """

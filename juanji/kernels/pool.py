@@ -17,10 +17,10 @@ so each spatial axis is reduced in turn (last axis first): KH + KW steps, not KH
 Along one axis the window element at offset j of every position is the flattened array
 shifted by j*D*inner (inner = product of the later dims): a contiguous view. Each step
 reduces at stride 1 over contiguous memory and then keeps the positions o*S with one
-strided copy. (Measured: NumPy ufuncs on strided views, e.g. xp[:, :, i::SH, j::SW], run
-5-10x slower than on contiguous ones, which outweighs the S-fold extra work; a reshape
-"tiling" path for stride == kernel, e.g. x.reshape(N, C, OH, KH, OW, KW).max((3, 5)), was
-slower still, so there is none.)
+strided copy. (NumPy ufuncs on strided views, e.g. xp[:, :, i::SH, j::SW], measured slower
+than on contiguous ones by more than the S-fold extra work; a reshape "tiling" path for
+stride == kernel, e.g. x.reshape(N, C, OH, KH, OW, KW).max((3, 5)), was slower still, so
+there is none: bench/NOTES.md, "Changes kept": pooling over shifted contiguous views.)
 
 Max-pool backward sends each window's gradient to its arg-max only. Forward records, per
 axis and output, the offset j of the first maximum (strict comparisons; reducing the last
@@ -102,8 +102,8 @@ def _offset_dtype(count: int) -> np.dtype:
 # Max and sum over a box are separable: max over (i, j) = max over i of (max over j). Each
 # axis is reduced in turn, last axis first. Along an axis with `inner` = product of the later
 # dims, the window element at offset j of EVERY position is the flat array shifted by
-# j*D*inner, a contiguous view; NumPy is several times faster on contiguous views than on
-# strided ones, so each stage reduces at stride 1 over contiguous memory and then picks
+# j*D*inner, a contiguous view; NumPy is faster on contiguous views than on strided ones (see
+# the module docstring), so each stage reduces at stride 1 over contiguous memory and then picks
 # positions o*S with one strided copy. Reducing the last axis first keeps PyTorch's tie
 # rule: the first row holding the maximum, and in it the first column.
 def _axis_geometry(shape: Sequence[int], axis: int, k: int, d: int) -> tuple[int, int, int]:
@@ -453,8 +453,8 @@ def max_pool_tiles_backward(g: np.ndarray, arg: np.ndarray, in_shape: Sequence[i
     """dx[..., o*K + arg] = g[..., o]: each offset's share written into its strided view."""
     out_size = g.shape[2:]
     # Tiles that cover x write every element of dx; a strip they leave (an odd row or column)
-    # stays zero. Not zero-filling first saves a pass over dx (backward alone, 30 pairs: LeNet-5's
-    # first 2x2/2 pool 0.44 -> 0.415 ms, SimpleConvNet's 1.33 -> 1.25 ms).
+    # stays zero. Not zero-filling first saves a pass over dx (bench/NOTES.md, "Changes kept",
+    # "2026-12-05": max pool by tiles, backward).
     covered = all(o * k == n for o, k, n in zip(out_size, kernel, in_shape[2:]))
     dx = (empty_as if covered else zeros_as)(arg, in_shape, g.dtype)             # (N, C, H, W), x's layout
     offsets = itertools.product(*(range(k) for k in kernel))

@@ -35,9 +35,9 @@ Two layouts, as in juanji/functional/conv.py:
   batch-last already.
 
 A product has K = (phases)*C*KW rows, a third of im2col's for a 3x3 stride-1 kernel, so this
-pays only where that is large enough for BLAS to run near its peak (conv.py's rule;
-measured: 64 x 192 x 3136 products as fast per multiply-add as one 64 x 576 x 3136; with
-K = 5 or 9, as in a first layer on 1 or 3 channels, 1.3-3.6x slower than im2col).
+pays only where that is large enough for BLAS to run near its peak (conv.py's rule: K = 192
+ran as fast per multiply-add as K = 576, while K = 5 or 9, as in a first layer on 1 or 3
+channels, lost to im2col; bench/NOTES.md, "Products per kernel row (2026-12-04)").
 """
 
 from __future__ import annotations
@@ -63,10 +63,11 @@ def usable(dtype: np.dtype, w_shape: Sequence[int], stride: Sequence[int], dilat
     return phases * w_shape[1] * w_shape[3] >= min_rows and blas.available(dtype)
 
 
-# A product should have at least this many columns: BLAS ran 64 x 320 products at 71% of
-# its 2048^3 speed with 1024 columns, 78% with 2048 and 87% with 4096 (64 x 192 x 3136: 92%).
-# The 5x5 stride-2 conv of 32x64x64 images (1024 positions each), forward: 61-62% of the
-# ceiling one image per product, 62-65% two, 64-67% four, 59% eight.
+# A product should have at least this many columns: BLAS ran 64-row products faster per
+# multiply-add the more columns they had, up to 4096, so images with short outputs (the 5x5
+# stride-2 conv of 32x64x64 images: 32*32 = 1024 positions each) share products, four to a
+# product there, which measured best (bench/NOTES.md, "Products per kernel row (2026-12-04)":
+# the product table and the row on images sharing products).
 _MIN_PRODUCT_COLUMNS = 4096
 
 
@@ -156,7 +157,8 @@ def _images_per_product(n: int, positions: int, bytes_per_image: int, budget_byt
     _MIN_PRODUCT_COLUMNS output positions, enough for that many columns, within the column
     budget; within [1, n]. Longer images go one at a time: the copy of a shared product into
     the images' planes then costs more than the longer product gains (64->64 3x3 at 56x56,
-    forward: 75% of the GEMM ceiling two images at a time, 79% one at a time)."""
+    3136 positions, measured slower two images at a time: bench/NOTES.md, "Products per
+    kernel row (2026-12-04)")."""
     if 2 * positions >= _MIN_PRODUCT_COLUMNS:
         return 1
     wanted = -(-_MIN_PRODUCT_COLUMNS // max(positions, 1))
@@ -508,7 +510,7 @@ def weight_grad_batch_last(xpad_t: np.ndarray, dout_t: np.ndarray, w_shape: Sequ
     gathered = c * kw
     spans = _product_phases(kh, dh, sh, False)
     # dW_a^T (phases*C*KW, O) = B_a @ dout^T: OpenBLAS ran this orientation faster than
-    # dout @ B_a^T (64 x 192 over 6144 positions: 120 against 87 GFLOP/s; 16 x 150: 90 against 39).
+    # dout @ B_a^T (bench/NOTES.md, "Products per kernel row (2026-12-04)": dW by kernel rows).
     grads_t = [np.zeros((len(p) * gathered, o_ch), dtype=xpad_t.dtype) for p in spans]
     dout_mat = dout_t.reshape(o_ch, oh * row)
     shifts = sorted(_row_groups(kh, dh, sh))

@@ -20,7 +20,8 @@ so the sum over input channels becomes 16 matrix products, one per tile position
 16 products of O x C x T multiply-adds where the im2col product has 9 x 4 = 36 per tile:
 2.25x fewer, and V is 4x the input where the columns are 9x. The transforms are only
 additions, but NumPy would run them as ~40 passes over arrays larger than the input (a
-prototype took 29 ms for 64->64 at 8x56x56, where im2col takes 13), so they are loops here,
+NumPy prototype was slower than im2col: bench/NOTES.md, "Winograd and thread pools
+(2026-11-23)"), so they are loops here,
 vectorised over the image (batch-last) or the tile column (NCHW). conv.py uses this when numba
 imports, for 3x3 stride-1 undilated single-group convs with enough channels on both sides
 (the products are thin otherwise); the im2col path computes the same values and stays tested.
@@ -46,8 +47,10 @@ __all__ = ["usable", "forward_nchw", "forward_batch_last", "workspace_elems"]
 # consumed while in cache.
 _BUDGET_BYTES = 8 * 2**20
 # V's and M's 16 slices are this many elements further apart than their size: at exact
-# power-of-two distances (4 MB for 64 channels at 32x32, batch 64) the 16 write streams fell
-# into the same cache sets and the input transform ran 4x slower (50 -> 12 ms).
+# power-of-two distances (4 MB for 64 channels at 32x32, batch 64: 16*16*64 tiles x 64
+# channels x 4 bytes) the 16 write streams map to the same cache sets and evict each other,
+# which slowed the input transform several-fold (bench/NOTES.md, "Winograd and thread pools
+# (2026-11-23)": the skew row).
 _SKEW = 16
 
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
