@@ -41,6 +41,9 @@ import juanji  # noqa: E402
 import juanji.functional as F  # noqa: E402
 from juanji.models import get_model  # noqa: E402
 from juanji.optim import Adam  # noqa: E402
+# A benchmark owns its process: it opts in to juanji's malloc tuning, as the juanji command does
+# (juanji/allocator.py; JUANJI_MALLOC_TUNING=0 declines it), so its figures are the command's.
+juanji.allocator.tune_malloc_unless_declined()
 
 Row = dict[str, Any]
 

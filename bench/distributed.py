@@ -55,6 +55,9 @@ def worker(args: argparse.Namespace) -> None:
     import juanji.functional as F
     from juanji.models import get_model
     from juanji.optim import Adam
+    # A benchmark owns its process: it opts in to juanji's malloc tuning, as the juanji command does
+    # (juanji/allocator.py; JUANJI_MALLOC_TUNING=0 declines it), so its figures are the command's.
+    juanji.allocator.tune_malloc_unless_declined()
 
     dist.init()
     juanji.set_num_threads(args.threads)

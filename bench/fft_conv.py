@@ -41,6 +41,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import juanji  # noqa: E402
+# A benchmark owns its process: it opts in to juanji's malloc tuning, as the juanji command does
+# (juanji/allocator.py; JUANJI_MALLOC_TUNING=0 declines it), so its figures are the command's.
+juanji.allocator.tune_malloc_unless_declined()
 import juanji.functional as F  # noqa: E402
 from bench_suite import _SETTLE_S  # noqa: E402
 

@@ -36,6 +36,9 @@ import juanji  # noqa: E402
 import juanji.onnx  # noqa: E402
 from bench_suite import _BLOCKS, _SETTLE_S, cpu_model  # noqa: E402
 from juanji.models import get_model  # noqa: E402
+# A benchmark owns its process: it opts in to juanji's malloc tuning, as the juanji command does
+# (juanji/allocator.py; JUANJI_MALLOC_TUNING=0 declines it), so its figures are the command's.
+juanji.allocator.tune_malloc_unless_declined()
 
 LIBS = ("juanji", "pytorch", "onnxruntime")
 

@@ -11,7 +11,7 @@ Every layer's forward and backward is explicit, readable array code::
     y = F.max_pool2d(F.relu(conv(x)), 2)   # (8, 30, 12, 12)
 """
 
-from . import allocator  # noqa: F401  (keeps freed memory for the next step; see allocator.py)
+from . import allocator  # noqa: F401  (opt-in malloc tuning: allocator.tune_malloc(); see allocator.py)
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng_state, manual_seed, set_rng_state

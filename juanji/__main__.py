@@ -1,7 +1,5 @@
 """``python -m juanji``: the juanji command line (see juanji.cli)."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

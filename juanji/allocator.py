@@ -8,7 +8,7 @@ a threshold is free there, so the next step gets fresh pages and pays a page fau
 this project's 2-core VM, against 1 fault and 10-10.5 ms with the three settings below
 (bench/NOTES.md has the other models).
 
-At import juanji sets, through ``mallopt``:
+``tune_malloc()`` sets, through ``mallopt``:
 
 * M_MMAP_THRESHOLD 1 GiB: arrays up to 1 GiB come from the heap, which keeps them when they
   are freed, instead of each getting its own mapping (an older glibc refuses more than
@@ -24,14 +24,23 @@ alone made ResNet-50 inference slower, 150,000 faults a pass), hence all three t
 cost is memory that stays with the process after it is freed, up to the trim threshold,
 rather than going back to the system, and a peak that can grow a little where freed blocks
 do not fit the next request: ResNet-50's training step (batch 8) peaked where it did
-untuned, VGG-11's (batch 4, 224x224) at 2,991 MiB instead of 2,805-2,812. Only on glibc
-(Linux); elsewhere, with the environment variable JUANJI_MALLOC_TUNING=0 set before juanji
-is imported, or where the user has tuned malloc already (any of glibc's MALLOC_MMAP_THRESHOLD_,
-MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_, or a glibc.malloc tunable in GLIBC_TUNABLES), nothing
-is changed. The same settings can be given to any process by glibc's
-own variables (MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824
-MALLOC_TOP_PAD_=67108864), or a different allocator preloaded (jemalloc, tcmalloc), as
-PyTorch's CPU tuning guide suggests for the same reason.
+untuned, VGG-11's (batch 4, 224x224) at 2,991 MiB instead of 2,805-2,812.
+
+These settings are process-wide and glibc offers no way back, so a library must not make
+them behind its host program's back: ``import juanji`` changes nothing. They are opt-in:
+
+* in a program: ``juanji.allocator.tune_malloc()`` (or JUANJI_MALLOC_TUNING=1 in the
+  environment before juanji is imported);
+* the ``juanji`` command and the benchmarks in bench/, which own their processes, opt in
+  through ``tune_malloc_unless_declined()``: JUANJI_MALLOC_TUNING=0, or malloc settings of the
+  user's own in the environment (any of glibc's MALLOC_MMAP_THRESHOLD_,
+  MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_, or a glibc.malloc tunable in GLIBC_TUNABLES),
+  decline it.
+
+Only on glibc (Linux); elsewhere nothing is changed. The same settings can be given to any
+process by glibc's own variables (MALLOC_MMAP_THRESHOLD_=1073741824
+MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=67108864), or a different allocator
+preloaded (jemalloc, tcmalloc), as PyTorch's CPU tuning guide suggests for the same reason.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ import ctypes
 import os
 import sys
 
-__all__ = ["tune_malloc", "malloc_tuned", "SETTINGS"]
+__all__ = ["tune_malloc", "tune_malloc_unless_declined", "malloc_tuned", "SETTINGS"]
 
 # mallopt's parameter numbers (glibc's malloc.h) and the values juanji sets.
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
@@ -68,8 +77,8 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def tune_malloc() -> bool:
-    """Apply SETTINGS through glibc's mallopt (juanji's import does, unless
-    JUANJI_MALLOC_TUNING=0); returns whether they are in effect. Safe to call again."""
+    """Apply SETTINGS through glibc's mallopt, for the whole process and for good; returns
+    whether they are in effect. Safe to call again."""
     global _tuned
     libc = _glibc()
     if libc is None:
@@ -95,5 +104,16 @@ def _user_tuned(environ: dict[str, str]) -> bool:
     return any(name in environ for name in own) or "glibc.malloc." in environ.get("GLIBC_TUNABLES", "")
 
 
-if os.environ.get("JUANJI_MALLOC_TUNING", "1") != "0" and not _user_tuned(dict(os.environ)):
+def tune_malloc_unless_declined(environ: dict[str, str] | None = None) -> bool:
+    """``tune_malloc()`` for a process juanji owns (the ``juanji`` command, a benchmark),
+    unless the environment declines it: JUANJI_MALLOC_TUNING=0, or malloc settings of the
+    user's own (then those are kept). Returns whether juanji's settings are in effect."""
+    environ = dict(os.environ if environ is None else environ)
+    if environ.get("JUANJI_MALLOC_TUNING", "1") == "0" or _user_tuned(environ):
+        return _tuned
+    return tune_malloc()
+
+
+# A program opts in from outside with JUANJI_MALLOC_TUNING=1; nothing else changes malloc at import.
+if os.environ.get("JUANJI_MALLOC_TUNING") == "1" and not _user_tuned(dict(os.environ)):
     tune_malloc()

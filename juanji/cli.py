@@ -1803,6 +1803,17 @@ def textcnn_conv_note(model: Any, length: int) -> str:
         + f"; {macs:,} multiply-adds per sample of length {length} (add them to the total above)")
 
 
+def run() -> None:
+    """The ``juanji`` program (console script and ``python -m juanji``): its own process, so it
+    opts in to juanji's malloc tuning (juanji.allocator; JUANJI_MALLOC_TUNING=0 declines it),
+    then exits with ``main()``'s status. ``main()`` itself, called from a program, leaves the
+    host process's allocator alone."""
+    from .allocator import tune_malloc_unless_declined
+
+    tune_malloc_unless_declined()
+    sys.exit(main())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``juanji`` command (``python -m juanji``); returns the exit status.
 

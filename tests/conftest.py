@@ -14,6 +14,13 @@ from hypothesis import settings
 
 STRICT = os.environ.get("JUANJI_STRICT_SKIPS") == "1"
 
+# The test run is a process of juanji's own: it opts in to the malloc tuning the juanji command
+# has (juanji/allocator.py), so in-process tests run as the command does. test_allocator.py
+# checks the library's default (no tuning at import) in fresh processes.
+from juanji.allocator import tune_malloc_unless_declined  # noqa: E402
+
+tune_malloc_unless_declined()
+
 # In CI (CI=true) hypothesis draws the same examples every run, so a landing can never hinge
 # on an unlucky draw; on a developer's machine it keeps exploring new ones.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)

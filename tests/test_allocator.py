@@ -1,6 +1,8 @@
-"""juanji.allocator: glibc's malloc keeps the memory a training step frees, so the next step
-takes no page faults; JUANJI_MALLOC_TUNING=0 leaves malloc alone. Each case runs in a fresh
-process, since the settings are process-wide and cannot be undone."""
+"""juanji.allocator: opted in, glibc's malloc keeps the memory a training step frees, so the
+next step takes no page faults. ``import juanji`` alone changes nothing (a library does not
+retune its host process); the juanji command opts in for its own process; JUANJI_MALLOC_TUNING
+and the user's own malloc settings decide. Each case runs in a fresh process, since the
+settings are process-wide and cannot be undone."""
 
 import os
 import subprocess
@@ -54,10 +56,16 @@ def _run(env_value: str | None, **extra: str) -> tuple[bool, float]:
 
 
 @needs_glibc
+def test_importing_juanji_leaves_malloc_alone():
+    tuned, _ = _run(None)
+    assert not tuned
+
+
+@needs_glibc
 def test_a_training_step_reuses_freed_memory_without_page_faults():
     # Untuned, this step took ~4,900 page faults (19 MB of fresh pages) on the project's VM,
-    # about half its time; tuned, 1.
-    tuned, faults = _run(None)
+    # about half its time; tuned, 1. JUANJI_MALLOC_TUNING=1 opts a program in at import.
+    tuned, faults = _run("1")
     assert tuned
     assert faults < 50, f"{faults} page faults per step"
 
@@ -70,9 +78,42 @@ def test_juanji_malloc_tuning_0_leaves_malloc_alone():
 
 @needs_glibc
 def test_malloc_settings_the_user_chose_are_kept():
-    assert not _run(None, MALLOC_TRIM_THRESHOLD_="0")[0]
-    assert not _run(None, GLIBC_TUNABLES="glibc.malloc.mmap_threshold=65536")[0]
-    assert _run(None, GLIBC_TUNABLES="glibc.pthread.rseq=0")[0]  # not a malloc tunable
+    assert not _run("1", MALLOC_TRIM_THRESHOLD_="0")[0]
+    assert not _run("1", GLIBC_TUNABLES="glibc.malloc.mmap_threshold=65536")[0]
+    assert _run("1", GLIBC_TUNABLES="glibc.pthread.rseq=0")[0]  # not a malloc tunable
+
+
+# The juanji program (console script, python -m juanji) runs main() after cli.run() opted in;
+# main() is replaced here by a report of the setting, so nothing else runs.
+RUN_THE_COMMAND = """
+import juanji.allocator, juanji.cli
+juanji.cli.main = lambda: print(juanji.allocator.malloc_tuned()) or 0
+juanji.cli.run()
+"""
+# main() called from a program (as a library function) leaves the host process alone.
+CALL_MAIN = """
+import contextlib, io, juanji.allocator
+from juanji.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["summary", "digits_cnn"])
+print(juanji.allocator.malloc_tuned())
+"""
+
+
+def _tuned_after(script: str, **env_extra: str) -> bool:
+    env = {k: v for k, v in os.environ.items() if k not in _OWN}
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300,
+                         check=True)
+    return out.stdout.split()[-1] == "True"
+
+
+@needs_glibc
+def test_the_juanji_command_opts_in_for_its_own_process():
+    assert _tuned_after(RUN_THE_COMMAND)
+    assert not _tuned_after(RUN_THE_COMMAND, JUANJI_MALLOC_TUNING="0")
+    assert not _tuned_after(RUN_THE_COMMAND, MALLOC_TOP_PAD_="0")
+    assert not _tuned_after(CALL_MAIN)
 
 
 @needs_glibc
