@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import juanji  # noqa: E402
 from bench_suite import median_time  # noqa: E402
-from juanji.kernels import blas, rowshift  # noqa: E402
+from juanji.kernels import blas  # noqa: E402
+from juanji.kernels.conv import rowshift  # noqa: E402
 # A benchmark owns its process: it opts in to juanji's malloc tuning, as the juanji command does
 # (juanji/allocator.py; JUANJI_MALLOC_TUNING=0 declines it), so its figures are the command's.
 juanji.allocator.tune_malloc_unless_declined()

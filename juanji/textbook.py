@@ -6,9 +6,9 @@ These are the functions a learner derives in Andrew Ng's "Convolutional Model: s
 Scratch" (``im2col``, ``col2im``). They are slow on purpose: plain NumPy, no juanji Tensor, no
 autograd, a loop over every image, output row, output column and filter, so that each line can
 be checked against the formula above it. They are the reference juanji's fast ops are tested
-against (tests/test_conv.py, tests/test_pool.py, tests/test_textbook.py); to train a network use
-``juanji.functional.conv2d``, ``max_pool2d`` and ``avg_pool2d`` (juanji/functional/conv.py and
-pool.py), whose im2col lives in juanji/kernels/im2col.py.
+against (tests/functional/test_conv.py, tests/functional/test_pool.py, tests/test_textbook.py);
+to train a network use ``juanji.functional.conv2d``, ``max_pool2d`` and ``avg_pool2d``
+(juanji/functional/conv.py and pool.py), whose im2col lives in juanji/kernels/im2col.py.
 
 Layout: juanji's and PyTorch's, NOT the course's. Activations are NCHW, (m, n_C, n_H, n_W);
 filters are (n_C, n_C_prev / groups, f_H, f_W); the bias is (n_C,). The course keeps

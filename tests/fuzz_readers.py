@@ -199,7 +199,7 @@ def targets(root: Path) -> list[Target]:
 
     from juanji.data import CIFAR10, CIFAR100, MNIST, FashionMNIST, ImageFolder, load_image, read_idx, safe_unpickle
     from juanji.train import save_checkpoint
-    from tests.test_data_readers import write_cifar10, write_cifar100, write_idx
+    from tests.data.test_data_readers import write_cifar10, write_cifar100, write_idx
 
     rng = np.random.default_rng(0)
     out: list[Target] = []
@@ -255,7 +255,7 @@ def targets(root: Path) -> list[Target]:
     # Text: a vocabulary file, a labelled TSV, a strfile (fortunes) file, and word vectors in the
     # word2vec text, fastText .vec and word2vec binary formats (autodetected, as a user's call is).
     from juanji.data import Vocab, read_delimited, read_strfile, read_vectors
-    from tests.test_vectors import write_word2vec_binary, write_word2vec_text
+    from tests.data.test_vectors import write_word2vec_binary, write_word2vec_text
 
     vocab = Vocab.build([["le", "chat", "noir"], ["the", "black", "cat"], ["东京", "naïve"]])
     vpath = root / "vocab.json"

@@ -54,7 +54,7 @@ def juanji_forward_backward(
 ) -> tuple[np.ndarray, list[np.ndarray | None], np.ndarray]:
     """Run ``fn`` on Tensors made from ``arrays``; return output, input gradients, cotangent."""
     grad_mask = grad_mask or [a.dtype.kind == "f" for a in arrays]
-    tensors = [Tensor(a.copy(), requires_grad=m) for a, m in zip(arrays, grad_mask)]
+    tensors = [Tensor(a.copy(order="K"), requires_grad=m) for a, m in zip(arrays, grad_mask)]  # keeps a batch-last layout
     out = fn(*tensors)
     if cotangent is None:
         cotangent = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)

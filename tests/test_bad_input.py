@@ -20,7 +20,7 @@ import pytest
 import juanji
 from juanji import Tensor
 
-from helpers import torch_or_skip
+from tests.helpers import torch_or_skip
 
 SIZED = ["zeros", "ones", "randn", "rand"]
 

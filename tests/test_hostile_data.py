@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from juanji.data import CIFAR10, CIFAR100, safe_unpickle
-from tests.test_data_readers import py2_pickle
+from tests.data.test_data_readers import py2_pickle
 
 # ---------------------------------------------------------------------------------------------
 # CIFAR python batches: what real files (and re-saves of them) look like is accepted ...
@@ -284,7 +284,7 @@ def test_idx_trailing_bytes_and_short_bodies_name_sizes(tmp_path, gz):
 # ---------------------------------------------------------------------------------------------
 
 def _cifar10_dir(tmp_path: Path, fmt: str = "python") -> Path:
-    from tests.test_data_readers import write_cifar10
+    from tests.data.test_data_readers import write_cifar10
 
     write_cifar10(tmp_path, fmt)
     return tmp_path / ("cifar-10-batches-py" if fmt == "python" else "cifar-10-batches-bin")
@@ -301,7 +301,7 @@ def test_cifar10_out_of_range_label_is_reported_as_it_is(tmp_path, bad, shown):
 
 
 def test_cifar100_out_of_range_labels_name_file_and_value(tmp_path):
-    from tests.test_data_readers import write_cifar100
+    from tests.data.test_data_readers import write_cifar100
 
     write_cifar100(tmp_path, "python")
     d = tmp_path / "cifar-100-python"
@@ -485,7 +485,7 @@ def test_pixel_cap_is_documented_and_adjustable(tmp_path):
 
 def test_mnist_count_mismatch_names_both_files_in_full(tmp_path):
     from juanji.data import MNIST
-    from tests.test_data_readers import write_idx
+    from tests.data.test_data_readers import write_idx
 
     images = write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((3, 28, 28), np.uint8), 8)
     labels = write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(2, np.uint8), 8)

@@ -40,11 +40,11 @@ everything else                        nothing (Conv and Linear keep their input
 
 Workspace: the scratch arrays alive while one layer runs its backward pass, beyond
 what is kept: the gradient of its output and of its input; for a convolution, the scratch
-arrays its backward allocates as juanji/functional/conv_memory.py's ``backward_workspace_elems``
-counts them (that function mirrors the kernel's code paths: cache-sized column and padding
-buffers for a chunk of the batch, the transposed output gradient, per-sample weight gradients
-for small kernels, col2im's padded input gradient where the input gradient is not a
-correlation), worked out at the summary's batch; for a max
+arrays its backward allocates as its plan's routes count them (juanji/kernels/conv: each
+route's ``grads_workspace`` mirrors its code: cache-sized column and padding buffers for a
+chunk of the batch, the transposed output gradient, per-sample weight gradients for small
+kernels, col2im's padded input gradient where the input gradient is not a correlation),
+worked out at the summary's batch; for a max
 pool whose windows tile the input (stride == kernel, no padding), one output-sized product; for
 any other max or average pool, a second input-sized buffer and the first axis pass's result (input size /
 last stride), as juanji's separable pool backward allocates them.
@@ -52,18 +52,19 @@ last stride), as juanji's separable pool backward allocates them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from .. import nn
-from ..functional._args import resolve_padding
-from ..functional.conv_memory import backward_workspace_elems
+from ..functional.conv import conv_plan
+from ..kernels.conv import Plan, plan
 from ..nn.module import Module
 
-__all__ = ["layer_macs", "kept_bytes_extra", "workspace_bytes"]
+__all__ = ["layer_macs", "kept_bytes_extra", "workspace_bytes", "conv_layer_plan"]
 
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+CONV_MODULES = _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _MASK_ACTIVATIONS = tuple(getattr(nn, n) for n in ("ReLU", "ReLU6", "LeakyReLU", "Hardtanh")
                           if hasattr(nn, n))
 _MAX_POOLS = tuple(getattr(nn, n) for n in ("MaxPool1d", "MaxPool2d", "MaxPool3d") if hasattr(nn, n))
@@ -150,15 +151,23 @@ def workspace_bytes(module: Module, inputs: tuple[np.ndarray, ...],
         return grads + (in_elems + first_pass) * itemsize
     if not isinstance(module, _CONV) or not inputs:
         return grads
-    x = inputs[0]
-    kernel, stride, dilation = (tuple(module.kernel_size), tuple(module.stride), tuple(module.dilation))
-    pads = resolve_padding(module.padding, x.shape[2:], kernel, stride, dilation, type(module).__name__)
-    # The kernel's own model of its scratch arrays (column and padding buffers of cache-sized
+    # The routes' own model of their scratch arrays (column and padding buffers of cache-sized
     # batch chunks, the transposed output gradient, ...), at the real batch, then per sample.
-    scratch = backward_workspace_elems(
-        batch, x.shape[1], x.shape[2:], module.weight.shape, stride, pads, dilation, module.groups,
-        need_x=input_grad, need_w=module.weight.requires_grad, itemsize=itemsize)
+    p = conv_layer_plan(module, inputs[0].shape, batch, inputs[0].dtype)
+    scratch = p.backward_workspace(need_w=module.weight.requires_grad, need_x=input_grad)
     return grads + -(-scratch // batch) * itemsize
+
+
+def conv_layer_plan(module: Module, x_shape: tuple[int, ...], batch: int, dtype: np.dtype) -> Plan:
+    """The plan a conv layer takes on a batch of ``batch`` inputs of ``x_shape[1:]``, as in a
+    network: its input is taken to arrive batch-last exactly when the layer itself runs
+    batch-last (a probe of one sample cannot tell the two layouts apart), so the first
+    batch-last layer after NCHW ones misses one copy of its input."""
+    p = conv_plan((batch, *x_shape[1:]), module.weight.shape, module.stride, module.padding, module.dilation,
+                  module.groups, dtype=dtype)
+    if p.layout == "batch_last" and not p.geom.x_batch_last:
+        p = plan(dataclasses.replace(p.geom, x_batch_last=True))
+    return p
 
 
 def _tiles(module: Module, x: np.ndarray, out: np.ndarray) -> bool:

@@ -49,7 +49,7 @@ import numpy as np
 from ..nn.module import Module
 from ._format import format_table, human_bytes, human_count
 from ._trace import Call, check_input_shape, parent_name, trace
-from .costs import kept_bytes_extra, layer_macs, workspace_bytes
+from .costs import CONV_MODULES, conv_layer_plan, kept_bytes_extra, layer_macs, workspace_bytes
 
 __all__ = ["summary", "ModelSummary", "LayerRow", "OPTIMIZER_STATE"]
 
@@ -77,6 +77,9 @@ class LayerRow:
         output_bytes: size of the output Tensor(s).
         kept_bytes: what this call adds to the memory kept for backward.
         workspace_bytes: scratch alive during its backward (0 for containers).
+        route: for a convolution, the routes its plan takes at the summary's batch size,
+            "forward | dW | dx", with "BL:" in front when it runs batch-last
+            (juanji.analysis.conv_plans gives the reasons); None for other layers.
     """
 
     name: str
@@ -92,6 +95,7 @@ class LayerRow:
     output_bytes: int
     kept_bytes: int
     workspace_bytes: int
+    route: str | None = None
 
 
 @dataclass
@@ -161,6 +165,9 @@ class ModelSummary:
         show_frozen = self.non_trainable_params > 0
         if show_frozen:
             header.insert(3, "Non-train.")
+        show_route = any(r.route for r in self.rows)
+        if show_route:
+            header.append("Route (forward | dW | dx)")
         body = []
         for r in self.rows:
             label = "  " * max(r.depth - 1, 0) + f"{r.name or '(model)'} ({r.type})"
@@ -175,8 +182,10 @@ class ModelSummary:
             if show_frozen:
                 frozen = r.params - r.trainable_params
                 cells.insert(3, f"{frozen:,}" if frozen else "--")
+            if show_route:
+                cells.append(r.route or "")
             body.append(cells)
-        lines = format_table(header, body, "<<>>>>" if show_frozen else "<<>>>")
+        lines = format_table(header, body, ("<<>>>>" if show_frozen else "<<>>>") + ("<" if show_route else ""))
         width = max(len(line) for line in lines)
         item = self.dtype.itemsize
         b = self.batch_size
@@ -214,6 +223,9 @@ class ModelSummary:
         notes = list(self.notes)
         if any(not r.is_leaf for r in self.rows):
             notes.append("[brackets]: total of the rows indented below")
+        if show_route:
+            notes.append("Route: the convolution routes at this batch size, BL: batch-last layout "
+                         "(juanji.analysis.conv_plans gives the planner's reasons)")
         if notes:
             out.append("-" * width)
             out.extend(f"Note: {n}" for n in notes)
@@ -339,6 +351,15 @@ def summary(model: Module, input_shape: Sequence[int], batch_size: int = 1,
     )
 
 
+def _route(c: Call, batch: int) -> str | None:
+    """'forward | dW | dx' of a conv call's plan at the summary's batch ('BL: ...' batch-last)."""
+    if not isinstance(c.module, CONV_MODULES) or not c.inputs:
+        return None
+    names = conv_layer_plan(c.module, c.inputs[0].shape, batch, c.inputs[0].dtype).names()
+    routes = f"{names['forward']} | {names['dw']} | {names['dx']}"
+    return f"BL: {routes}" if names["layout"] == "batch_last" else routes
+
+
 def _param_counts(model: Module) -> tuple[int, int]:
     """(total, trainable) parameters, each module counted as its rows are (``_counted_params``),
     each shared Parameter once. Equal to ``model.num_parameters()`` for every zoo model."""
@@ -401,6 +422,7 @@ def _rows(calls: list[Call], x: np.ndarray, names: set[str], probe: int,
             params_total=n_own, macs=macs, macs_total=macs,
             output_bytes=sum(a.nbytes for a in c.outputs) // probe * batch,
             kept_bytes=kept * batch, workspace_bytes=work * batch,
+            route=_route(c, batch) if c.is_leaf else None,
         )
         if c.is_leaf:
             rows.append(row)

@@ -267,7 +267,7 @@ def col2im_batch_inner(cols_t: np.ndarray, padded_shape: Sequence[int], kernel: 
 # stride 1 the run for one (c, i, j, y) is OW*N consecutive numbers, where the NCHW layouts
 # copy runs of OW (4 numbers at 4x4, which NumPy's copy loop handles one short run at a
 # time). The product W @ cols_t is (O, OH*OW*N): the next layer's input in the same layout,
-# so no transposes between layers (juanji/functional/conv.py says when it is used).
+# so no transposes between layers (juanji/kernels/conv/planner.py says when it is used).
 
 
 def patch_view_batch_last(xpad_t: np.ndarray, kernel: Sequence[int], stride: Sequence[int],

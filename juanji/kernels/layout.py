@@ -3,7 +3,7 @@
 juanji's arrays are always indexed (N, C, *spatial), as in PyTorch; what varies is the
 order they sit in memory. NCHW is the usual C-contiguous order. Batch-last stores
 (C, *spatial, N) contiguously and is seen through its (N, C, *spatial) view: the
-convolutions of short rows compute in it (juanji/functional/conv.py says when and why) and
+convolutions of short rows compute in it (juanji/kernels/conv/planner.py says when, batch_last.py why) and
 hand that view on, so the next layer reads it without a transposing copy.
 
 Elementwise NumPy ops keep their operands' order by themselves (order="K"); ops that
