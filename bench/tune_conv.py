@@ -66,7 +66,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -78,11 +77,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import juanji  # noqa: E402
 import juanji.functional as F  # noqa: E402
 from juanji.kernels.conv import thresholds, use_routes  # noqa: E402
 from juanji.kernels.layout import from_batch_last, to_batch_last  # noqa: E402
+from bench_suite import cpu_model  # noqa: E402  (the same machine line as the speed benchmark)
 
 # A benchmark owns its process: it opts in to juanji's malloc tuning, as the juanji command does
 # (juanji/allocator.py; JUANJI_MALLOC_TUNING=0 declines it), so its figures are the command's.
@@ -442,16 +443,6 @@ def suggestion(rows: list[dict[str, Any]]) -> str | None:
     changes = [f"{r['threshold']}={r['suggested']}" for r in rows
                if r.get("suggested") is not None and r["suggested"] != r["current"]]
     return f"juanji.kernels.conv.set_thresholds({', '.join(changes)})" if changes else None
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:

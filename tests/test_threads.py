@@ -70,3 +70,30 @@ def test_cli_threads_option_sets_the_pools(monkeypatch, tmp_path, capsys):
     calls.clear()
     cli.main(["evaluate", "--weights", str(tmp_path / "missing.npz")])
     assert calls == []  # no option: the environment's setting stands
+
+
+def test_a_compiled_launch_sets_numbas_threads_for_itself_and_puts_the_callers_back():
+    # numba keeps a thread count per calling thread; juanji's launches use juanji's setting (the
+    # BLAS pool's size) and leave the caller's own count as it was.
+    from juanji.kernels import compiled
+    if not compiled.available():
+        pytest.skip("numba is not installed (pip install numba): no compiled launches")
+    nb = compiled.numba()
+    most = nb.config.NUMBA_NUM_THREADS
+    try:
+        nb.set_num_threads(1)
+        inside = []
+        with juanji.num_threads(most):
+            with compiled.lock:
+                inside.append(nb.get_num_threads())
+        assert inside == [most] and nb.get_num_threads() == 1
+        with juanji.num_threads(1), pytest.raises(RuntimeError, match="boom"):
+            nb.set_num_threads(most)
+            with compiled.lock:
+                inside.append(nb.get_num_threads())
+                raise RuntimeError("boom")
+        assert inside[-1] == 1 and nb.get_num_threads() == most  # restored after an error too
+        assert compiled.lock._lock.acquire(blocking=False)  # and released
+        compiled.lock._lock.release()
+    finally:
+        nb.set_num_threads(most)

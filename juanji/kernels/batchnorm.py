@@ -71,7 +71,6 @@ def train_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | No
     batch_last = is_batch_last(x)
     y, y3 = _like(x, batch_last)
     mean, var, invstd = (np.empty(c, dtype=x.dtype) for _ in range(3))
-    compiled.follow_threads()
     with compiled.lock:
         _loops().train_forward(_channel_view(x, batch_last), _per_channel(gamma, c, 1.0, x.dtype),
                                _per_channel(beta, c, 0.0, x.dtype), float(eps), y3, mean, var, invstd)
@@ -83,7 +82,6 @@ def affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
     batch_last = is_batch_last(x)
     y, y3 = _like(x, batch_last)
     c = x.shape[1]
-    compiled.follow_threads()
     with compiled.lock:
         _loops().affine(_channel_view(x, batch_last), _per_channel(scale, c, 1.0, x.dtype),
                         _per_channel(shift, c, 0.0, x.dtype), y3)
@@ -99,7 +97,6 @@ def train_backward(dy: np.ndarray, x: np.ndarray, gamma: np.ndarray | None, mean
     batch_last = is_batch_last(x)
     dx, dx3 = _like(x, batch_last) if want_dx else (None, np.empty((1, c, 1), dtype=x.dtype))
     sum_dy, sum_dy_xhat = np.empty(c, dtype=x.dtype), np.empty(c, dtype=x.dtype)
-    compiled.follow_threads()
     with compiled.lock:
         _loops().train_backward(_channel_view(dy.astype(x.dtype, copy=False), batch_last),
                                 _channel_view(x, batch_last), _per_channel(gamma, c, 1.0, x.dtype),

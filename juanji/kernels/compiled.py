@@ -1,5 +1,5 @@
-"""numba, for the few kernels NumPy cannot make fast (juanji/kernels/depthwise.py, winograd.py,
-batchnorm.py, maxpool.py, direct.py).
+"""numba, for the few kernels NumPy cannot make fast (juanji/kernels/conv/depthwise.py, winograd.py,
+direct.py; juanji/kernels/batchnorm.py, maxpool.py).
 
 numba is optional (the ``fast`` extra): without it, or with JUANJI_NUMBA=0, every such op
 takes its NumPy path, which computes the same values and is tested both ways.
@@ -12,10 +12,7 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["numba", "available", "follow_threads", "lock"]
-
-# Held around every launch of a compiled parallel loop (see numba()).
-lock = threading.Lock()
+__all__ = ["numba", "available", "lock"]
 
 # reassoc lets LLVM vectorise the sums; NaN and inf keep their IEEE meaning (no 'fast').
 FASTMATH = {"reassoc", "contract"}
@@ -50,8 +47,40 @@ def available() -> bool:
     return numba() is not None
 
 
-def follow_threads() -> None:
-    """Follow juanji's thread setting (the BLAS pool size) in numba's own pool."""
-    from ..threads import get_num_threads
-    nb = numba()
-    nb.set_num_threads(max(1, min(get_num_threads(), nb.config.NUMBA_NUM_THREADS)))
+class _Launch:
+    """Held around every launch of a compiled parallel loop: ``with compiled.lock: loop(...)``.
+
+    It serialises the launches (numba's workqueue pool aborts when two threads launch at once;
+    see numba()) and, for the launch only, sets numba's thread count (numba keeps one per calling
+    thread) to juanji's thread setting, the BLAS pool's size, then puts the caller's back: a
+    program's own numba code in the same thread keeps the count it chose."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._saved: int | None = None
+
+    def __enter__(self) -> "_Launch":
+        self._lock.acquire()
+        try:
+            from ..threads import get_num_threads
+            nb = numba()
+            saved = nb.get_num_threads()
+            wanted = max(1, min(get_num_threads(), nb.config.NUMBA_NUM_THREADS))
+            if wanted != saved:
+                nb.set_num_threads(wanted)
+            self._saved = saved if wanted != saved else None
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self._saved is not None:
+                numba().set_num_threads(self._saved)
+                self._saved = None
+        finally:
+            self._lock.release()
+
+
+lock = _Launch()

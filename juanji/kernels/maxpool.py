@@ -72,7 +72,6 @@ def forward(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilatio
     n, c = x.shape[:2]
     oh, ow = out_size
     arg_dtype = _arg_dtype(kernel[0] * kernel[1])
-    compiled.follow_threads()
     if is_batch_last(x):
         x4 = to_batch_last(x)  # (C, H, W, N), a view
         out4 = xp.empty((c, oh, ow, n), dtype=x.dtype)
@@ -94,7 +93,6 @@ def backward(g: np.ndarray, arg: np.ndarray, in_shape: Sequence[int], kernel: Se
     """dx (N, C, H, W), stored like arg (that is, like forward's x): each window's gradient
     added at its arg-max; g is read in arg's layout (one copy if it comes in the other)."""
     n, c, h, w = in_shape
-    compiled.follow_threads()
     if is_batch_last(arg):
         arg4 = to_batch_last(arg)  # (C, OH, OW, N), a view
         dx4 = xp.empty((c, h, w, n), dtype=g.dtype)

@@ -25,12 +25,12 @@ import numpy as np
 from .. import blas
 from ..im2col import col2im_batch_inner, im2col_batch_inner
 from .geometry import Geometry
-from .route import Route, batch_chunk, padded_buffer, padded_chunk
+from .route import OnePassRoute, batch_chunk, padded_buffer, padded_chunk
 
 __all__ = ["BatchInner", "BATCH_INNER"]
 
 
-class BatchInner(Route):
+class BatchInner(OnePassRoute):
     name = "batch_inner"
     layouts = ("nchw",)
     directions = ("dw", "dx")
@@ -74,11 +74,6 @@ class BatchInner(Route):
             dx = dxpad_t.swapaxes(0, 1)[(slice(None), slice(None), *geom.crop)]  # (N, C, H, W): drop the padding
         return (dw.reshape(geom.w_shape) if need_w else None), dx
 
-    def weight_grad(self, geom, layout, x, w, dout, th):
-        return self.grads(geom, layout, x, w, dout, True, False, th)[0]
-
-    def input_grad(self, geom, layout, x, w, dout, th):
-        return self.grads(geom, layout, x, w, dout, False, True, th)[1]
 
     def grads_workspace(self, geom: Geometry, layout: str, need_w: bool, need_x: bool, th) -> int:
         if not (need_w or need_x):

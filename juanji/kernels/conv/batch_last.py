@@ -32,12 +32,12 @@ import numpy as np
 from .. import blas
 from ..im2col import col2im_batch_last_add, pad_zeros, patch_view_batch_last
 from .geometry import Geometry
-from .route import Route, row_chunk, weight_matrix
+from .route import OnePassRoute, row_chunk, weight_matrix
 
 __all__ = ["BatchLast", "BATCH_LAST", "weight_gradient"]
 
 
-class BatchLast(Route):
+class BatchLast(OnePassRoute):
     name = "batch_last"
     layouts = ("batch_last",)
 
@@ -112,11 +112,6 @@ class BatchLast(Route):
             dx_t = dxpad_t[(slice(None), *geom.crop)]  # (C, H, W, N): drop the padding
         return (dw.reshape(geom.w_shape) if need_w else None), dx_t
 
-    def weight_grad(self, geom, layout, x, w, dout, th):
-        return self.grads(geom, layout, x, w, dout, True, False, th)[0]
-
-    def input_grad(self, geom, layout, x, w, dout, th):
-        return self.grads(geom, layout, x, w, dout, False, True, th)[1]
 
     def grads_workspace(self, geom: Geometry, layout: str, need_w: bool, need_x: bool, th) -> int:
         if not (need_w or need_x):

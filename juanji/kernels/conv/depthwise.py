@@ -62,7 +62,6 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray,
             padding: tuple[tuple[int, int], ...], dilation: tuple[int, int]) -> np.ndarray:
     """(N, C, H, W) input (unpadded: the loops skip the zero border), (O, 1, KH, KW) weight,
     optional (O,) bias -> fills ``out`` (N, O, OH, OW), C-contiguous; returns it."""
-    compiled.follow_threads()
     bias = np.zeros(w.shape[0], dtype=x.dtype) if b is None else np.ascontiguousarray(b)
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     written_out = _three_by_three(w.shape, stride, dilation)
@@ -79,7 +78,6 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, out: np.ndarray,
 def backward_input(dout: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stride: tuple[int, int],
                    padding: tuple[tuple[int, int], ...], dilation: tuple[int, int]) -> np.ndarray:
     """Gradient of the (unpadded) input, (N, C, H, W), contiguous."""
-    compiled.follow_threads()
     dx = np.empty(x_shape, dtype=dout.dtype)
     dout, w = np.ascontiguousarray(dout), np.ascontiguousarray(w)
     (pt, _), (pl, _) = padding
@@ -100,7 +98,6 @@ def backward_input(dout: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], st
 def backward_weight(dout: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, int],
                     padding: tuple[tuple[int, int], ...], dilation: tuple[int, int]) -> np.ndarray:
     """Gradient of the (O, 1, KH, KW) weight, summed over the batch in a fixed order."""
-    compiled.follow_threads()
     dw = np.empty(w_shape, dtype=dout.dtype)
     dout, x = np.ascontiguousarray(dout), np.ascontiguousarray(x)
     written_out = _three_by_three(w_shape, stride, dilation)

@@ -47,7 +47,6 @@ def forward(x_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[
             out_t: np.ndarray) -> np.ndarray:
     """x_t (C, H, W, N) unpadded (the loop skips the zero border), w (O, C, KH, KW), optional
     (O,) bias -> fills ``out_t`` (O, OH, OW, N), C-contiguous; returns it."""
-    compiled.follow_threads()
     bias = np.zeros(w.shape[0], dtype=x_t.dtype) if b is None else np.ascontiguousarray(b)
     with compiled.lock:
         _kernels().forward(np.ascontiguousarray(x_t), np.ascontiguousarray(w), bias, out_t, *stride,

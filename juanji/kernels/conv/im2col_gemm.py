@@ -35,12 +35,12 @@ import numpy as np
 from .. import blas
 from ..im2col import col2im, im2col, pad_zeros
 from .geometry import Geometry
-from .route import Route, batch_chunk, padded_buffer, padded_chunk, weight_matrix
+from .route import OnePassRoute, batch_chunk, padded_buffer, padded_chunk, weight_matrix
 
 __all__ = ["Im2colGemm", "IM2COL"]
 
 
-class Im2colGemm(Route):
+class Im2colGemm(OnePassRoute):
     name = "im2col"
     layouts = ("nchw",)
 
@@ -87,11 +87,6 @@ class Im2colGemm(Route):
             dx = dxpad[(slice(None), slice(None), *geom.crop)]  # (N, C, H, W): drop the padding
         return dw, dx
 
-    def weight_grad(self, geom, layout, x, w, dout, th):
-        return self.grads(geom, layout, x, w, dout, True, False, th)[0]
-
-    def input_grad(self, geom, layout, x, w, dout, th):
-        return self.grads(geom, layout, x, w, dout, False, True, th)[1]
 
     def grads_workspace(self, geom: Geometry, layout: str, need_w: bool, need_x: bool, th) -> int:
         n, c, k, positions = geom.n, geom.c, geom.taps, geom.positions

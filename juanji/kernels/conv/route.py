@@ -32,7 +32,7 @@ from .geometry import Geometry
 if TYPE_CHECKING:
     from .planner import Thresholds
 
-__all__ = ["Route", "Plan", "LAYOUTS", "DIRECTIONS"]
+__all__ = ["Route", "OnePassRoute", "Plan", "LAYOUTS", "DIRECTIONS"]
 
 LAYOUTS = ("nchw", "batch_last")
 DIRECTIONS = ("forward", "dw", "dx")
@@ -88,6 +88,19 @@ class Route:
 
     def __repr__(self) -> str:
         return f"<conv route {self.name!r}>"
+
+
+class OnePassRoute(Route):
+    """A route whose dW and dx share one pass over the columns (``grads``), so each alone is
+    that pass with the other gradient switched off."""
+
+    def weight_grad(self, geom: Geometry, layout: str, x: np.ndarray, w: np.ndarray, dout: np.ndarray,
+                    th: "Thresholds") -> np.ndarray:
+        return self.grads(geom, layout, x, w, dout, True, False, th)[0]
+
+    def input_grad(self, geom: Geometry, layout: str, x: np.ndarray, w: np.ndarray, dout: np.ndarray,
+                   th: "Thresholds") -> np.ndarray:
+        return self.grads(geom, layout, x, w, dout, False, True, th)[1]
 
 
 @dataclass(frozen=True)

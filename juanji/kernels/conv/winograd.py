@@ -251,7 +251,6 @@ def _kernels() -> SimpleNamespace:
 def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding, out: np.ndarray) -> np.ndarray:
     """x (N, C, H, W), w (O, C, 3, 3), optional b (O,), padding ((top, bottom), (left, right))
     -> fills ``out`` (N, O, OH, OW), C-contiguous, a chunk of images at a time; returns it."""
-    compiled.follow_threads()
     k = _kernels()
     n, c, h, wd = x.shape
     o_ch, oh, ow = out.shape[1:]
@@ -277,7 +276,6 @@ def forward_nchw(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding, ou
 def forward_batch_last(x_t: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding,
                        out_size: tuple[int, int]) -> np.ndarray:
     """x_t (C, H, W, N) batch-last -> (O, OH, OW, N), a chunk of tile rows at a time."""
-    compiled.follow_threads()
     k = _kernels()
     c, h, wd, n = x_t.shape
     o_ch = w.shape[0]
