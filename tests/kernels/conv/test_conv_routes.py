@@ -7,7 +7,7 @@ the route is forced with ``use_routes(..., strict=True)`` and checked
   (b) against PyTorch CPU in float32;
   (c) by float64 finite differences (juanji.gradcheck) on a small case;
   (d) its plan's workspace estimate against tracemalloc's peak of the call, on a shape where
-      the route allocates a few MB (within the bounds of tests/test_summary.py);
+      the route allocates a few MB (within the bounds of tests/analysis/test_summary.py);
 
 with the plan naming the route (``plan.names()``), the route's own method observed running
 that direction, and a route forced where it cannot run raising a ValueError that names it

@@ -1,7 +1,7 @@
-"""juanji/kernels/rowshift.py's scratch-memory models against tracemalloc, kernel by kernel.
+"""juanji/kernels/conv/rowshift.py's scratch-memory models against tracemalloc, kernel by kernel.
 
 The values of the kernels are checked through F.conv2d in tests/functional/test_conv.py (naive loops,
-PyTorch, gradcheck, every route); here each memory model, which conv_memory.py sums into a
+PyTorch, gradcheck, every route); here each memory model, which the RowShift route's workspaces sum into a
 layer's estimate, must match what its kernel allocates within 5%, plus 64 KiB for NumPy's
 own iterator buffers (8192 elements per operand of a strided in-place add), which no model
 counts.
