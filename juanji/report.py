@@ -164,6 +164,7 @@ class _Test:
     images: np.ndarray | None = None   # (N, C, H, W): only the misclassified images are filled in
     first: np.ndarray | None = None    # (C, H, W) the first test image
     texts: list[str] = field(default_factory=list)
+    label_smoothing: float = 0.0   # the run's --label-smoothing: its test loss is the smoothed one
 
     @property
     def pred(self) -> np.ndarray:
@@ -177,10 +178,13 @@ class _Test:
 
     @property
     def loss(self) -> float:
-        """Mean cross-entropy, -log softmax(z)_y, as the run's test loss."""
+        """The run's test loss: mean cross-entropy, -log softmax(z)_y, or with label smoothing e
+        (as the run measured it, PyTorch's formula) (1 - e) * -log p_y + e * mean_c(-log p_c)."""
         z = self.logits - self.logits.max(axis=1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        return float(-logp[np.arange(len(self.labels)), self.labels].mean())
+        nll = -logp[np.arange(len(self.labels)), self.labels]
+        e = self.label_smoothing
+        return float(((1 - e) * nll + e * -logp.mean(axis=1)).mean())
 
 
 def _config_args(config: dict[str, Any]) -> argparse.Namespace:
@@ -221,7 +225,8 @@ def _image_test(run: _Run, model: Any) -> _Test:
     if not logits:
         raise cli.CLIError("the test set is empty")
     what = f"{args.data} test set" if args.data in cli.DATASETS else f"test part of '{args.data}'"
-    return _Test(what, np.concatenate(logits), np.concatenate(labels), images, first)
+    return _Test(what, np.concatenate(logits), np.concatenate(labels), images, first,
+                 label_smoothing=float(run.config.get("label_smoothing") or 0.0))
 
 
 def _text_test(run: _Run, model: Any, vocab: Any, tokenize: Any) -> _Test:

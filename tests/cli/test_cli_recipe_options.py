@@ -95,8 +95,11 @@ def test_onecycle_spans_the_run_per_batch_with_nesterov_and_label_smoothing(tmp_
 
 
 def test_without_the_options_nothing_changes(tmp_path, trainers):
-    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "run"), *QUICK]) == 0
-    (trainer,) = trainers
+    # The digits preset smooths its labels (cli.DIGITS_LABEL_SMOOTHING); --label-smoothing 0 is the
+    # plain cross-entropy, and nothing else changes without the options.
+    assert main(["train", "--epochs", "1", "--label-smoothing", "0", "--out", str(tmp_path / "run"), *QUICK]) == 0
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "preset"), *QUICK]) == 0
+    trainer, preset = trainers
     assert trainer.loss_fn is F.cross_entropy and trainer.scheduler_interval == "epoch"
     assert type(trainer.scheduler).__name__ == "CosineAnnealingLR"  # the digits preset
     assert trainer._train_loader.transform is None
@@ -104,6 +107,8 @@ def test_without_the_options_nothing_changes(tmp_path, trainers):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["warmup_epochs"], config["label_smoothing"], config["random_erasing"], config["nesterov"]) == \
         (0, 0.0, 0.0, False)
+    assert isinstance(preset.loss_fn, nn.CrossEntropyLoss) and preset.loss_fn.label_smoothing == 0.1
+    assert json.loads((tmp_path / "preset" / "config.json").read_text())["label_smoothing"] == 0.1
 
 
 def test_onecycle_cycles_adams_beta1_and_not_a_momentum_sgd_lacks(tmp_path, trainers):
