@@ -2,7 +2,7 @@
 
     python bench/recipes.py                              # every recipe, whole epochs, 3 rounds (long)
     python bench/recipes.py --only fashion-lenet5 --rounds 5
-    python bench/recipes.py --extra fashion-resnet20     # also the planned resnet20 run (not a recipe yet)
+    python bench/recipes.py --extra fashion-resnet20-one-process   # also resnet20 in one process of 2 threads
     python bench/recipes.py --quick                      # a 30-step prefix, 2 rounds: projected, noisier
 
 For each recipe of ``juanji recipes`` (juanji/recipes.py) this builds what ``juanji train
@@ -28,6 +28,14 @@ the transform the CLI's DataLoader applies to the uint8 batches, is timed by its
 its own column, so the table still adds up to juanji's whole epoch: epoch + augmentation (+ the
 batch building, ``data_s_per_epoch`` in the JSON, which includes the augmentation). Validation
 and the test pass are not timed.
+
+A recipe of several processes (``mpirun -n N``; fashion-resnet20 trains on 2 processes of one
+thread) is timed as one of its ranks: each library steps on the recipe's per-process batch with
+threads / N threads, and an epoch is the rank's share of the steps (ceil(ceil(images / N) /
+batch), as DistributedSampler shards it) times that step. Left out, on both sides alike: the
+gradient allreduce (about 1 MB for resnet20, ~1 ms on one host's shared memory: bench/NOTES.md,
+"Data-parallel training over MPI") and the other rank running beside it on the same memory.
+The PyTorch side is what PyTorch's DistributedDataParallel would run on each rank.
 
 How: both libraries get the same thread count (juanji.num_threads caps NumPy's BLAS;
 torch.set_num_threads caps PyTorch), float32. Each round splits the timed steps into
@@ -72,17 +80,16 @@ from bench_suite import cpu_model  # noqa: E402
 
 Row = dict[str, Any]
 
-# Runs timed that are not recipes (yet): spelled out here, labelled as such in the table.
-# fashion-resnet20 is the planned next recipe, the options of the 7-epoch probe in bench/NOTES.md
-# ("CIFAR ResNets on Fashion-MNIST"); its epochs only set the one-cycle schedule's length.
+# Runs timed that are not recipes: spelled out here, labelled as such in the table.
+# fashion-resnet20-one-process is the fashion-resnet20 recipe in one process of all the threads,
+# its two ranks' batches in one (128): the run the recipe's two processes replaced.
 EXTRAS: dict[str, Recipe] = {
-    "fashion-resnet20": Recipe(
-        name="fashion-resnet20",
-        summary="resnet20 (He et al.'s CIFAR net, option A) on Fashion-MNIST: planned, not a recipe yet",
-        options={"data": "fashion-mnist", "model": "resnet20", "epochs": 7, "batch_size": 128,
-                 "optimizer": "sgd", "lr": 0.2, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
-                 "scheduler": "onecycle", "label_smoothing": 0.1, "augment": 2},
-        target="not a recipe yet",
+    "fashion-resnet20-one-process": Recipe(
+        name="fashion-resnet20-one-process",
+        summary="the fashion-resnet20 recipe in one process (batch 128, every thread)",
+        options={**RECIPES["fashion-resnet20"].options,
+                 "batch_size": RECIPES["fashion-resnet20"].processes * RECIPES["fashion-resnet20"].options["batch_size"]},
+        target="not a recipe",
     ),
 }
 
@@ -103,8 +110,7 @@ _STEP_TOL = 1e-3
 def train_args(recipe: Recipe) -> argparse.Namespace:
     """``juanji train``'s arguments for the recipe: its command words parsed by the CLI's own
     parser, then the per-data-set presets and the optimizer default filled in as cmd_train does."""
-    words = recipe.command().split()[2:]  # drop "juanji train"
-    args = cli.build_parser().parse_args(["train", *words])
+    args = cli.build_parser().parse_args(["train", *recipe.arguments()])
     if args.optimizer is None:
         args.optimizer = "adam"
     return args
@@ -270,6 +276,7 @@ def torch_schedule(torch: Any, args: argparse.Namespace, opt: Any, steps: int) -
 class Job:
     recipe: Recipe
     is_recipe: bool
+    threads: int  # each library's threads for this recipe's step (threads / processes for a rank)
     args: argparse.Namespace
     model_kwargs: dict[str, Any]
     steps_per_epoch: int
@@ -288,8 +295,9 @@ def _max_rel_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
 
 
-def prepare(torch: Any, recipe: Recipe, is_recipe: bool, steps: int | None, rounds: int) -> Job:
-    """Build both sides of one recipe as ``juanji train`` would, check they compute the same."""
+def prepare(torch: Any, recipe: Recipe, is_recipe: bool, steps: int | None, rounds: int, threads: int) -> Job:
+    """Build both sides of one recipe as ``juanji train`` would (one rank of it, for a recipe of several
+    processes), check they compute the same."""
     from juanji import functional as F
     from juanji.data import DataLoader, random_split
 
@@ -306,7 +314,8 @@ def prepare(torch: Any, recipe: Recipe, is_recipe: bool, steps: int | None, roun
     if args.val_split > 0:
         train_ds, _val = random_split(train_ds, [1 - args.val_split, args.val_split], seed=args.seed)
     loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, seed=args.seed)
-    per_epoch = len(loader)
+    # One rank's steps: DistributedSampler gives each of the N ranks ceil(images / N) of them.
+    per_epoch = -(-(-(-len(train_ds) // recipe.processes)) // args.batch_size)
     timed = per_epoch if steps is None else min(steps, per_epoch)
     # The epoch-0 batches as the CLI's loader serves them (its seeded permutation; x / 255 for
     # uint8 images), without the transform: one set of arrays both libraries read.
@@ -384,8 +393,8 @@ def prepare(torch: Any, recipe: Recipe, is_recipe: bool, steps: int | None, roun
                     break
             return timed_transform.seconds, time.perf_counter() - t0
 
-    return Job(recipe, is_recipe, args, kwargs, per_epoch, len(train_ds), batches, jstep, tstep, epoch_end,
-               aug_epoch, ", ".join(parts) or "none", equivalence)
+    return Job(recipe, is_recipe, max(1, threads // recipe.processes), args, kwargs, per_epoch, len(train_ds),
+               batches, jstep, tstep, epoch_end, aug_epoch, ", ".join(parts) or "none", equivalence)
 
 
 def check_equivalence(torch: Any, model: Any, tmodel: Any, batches: list, jstep: Callable, tstep: Callable) -> Row:
@@ -415,8 +424,14 @@ def check_equivalence(torch: Any, model: Any, tmodel: Any, batches: list, jstep:
 
 
 # --- timing --------------------------------------------------------------------------------------
-def time_round(job: Job) -> Row:
+def time_round(torch: Any, job: Job) -> Row:
     """One round of one recipe: its timed steps in alternating blocks; each library's median step."""
+    with juanji.num_threads(job.threads):
+        torch.set_num_threads(job.threads)
+        return _time_round(job)
+
+
+def _time_round(job: Job) -> Row:
     n = len(job.batches)
     per_block = -(-n // _BLOCKS)
     times: list[list[float]] = [[], []]
@@ -451,6 +466,7 @@ def merge(job: Job) -> Row:
     row: Row = {
         "recipe": job.recipe.name, "is_recipe": job.is_recipe, "summary": job.recipe.summary,
         "data": a.data, "model": a.model, "model_kwargs": job.model_kwargs, "batch_size": a.batch_size,
+        "processes": job.recipe.processes, "threads": job.threads,
         "optimizer": a.optimizer, "lr": a.lr, "momentum": a.momentum if a.optimizer == "sgd" else None,
         "nesterov": a.nesterov, "weight_decay": a.weight_decay, "scheduler": a.scheduler,
         "label_smoothing": a.label_smoothing, "augmentation": job.augmentation,
@@ -483,7 +499,9 @@ def table_line(r: Row) -> str:
              else str(r["steps_per_epoch"]))
     aug = "none" if r["augmentation_s_per_epoch"] is None else \
         f"{r['augmentation_s_per_epoch']:.2f} ({r['augmentation']})"
-    cells = [name, f"{r['model']}, {r['batch_size']}", steps, f"{r['juanji_step_s'] * 1e3:.2f}",
+    batch = str(r["batch_size"]) if r["processes"] == 1 else \
+        f"{r['processes']} x {r['batch_size']} (one rank timed, {r['threads']} thread{'s' * (r['threads'] > 1)})"
+    cells = [name, f"{r['model']}, {batch}", steps, f"{r['juanji_step_s'] * 1e3:.2f}",
              f"{r['torch_step_s'] * 1e3:.2f}", f"{r['ratio']:.2f}{spread}", f"{r['juanji_epoch_s']:.1f}",
              f"{r['torch_epoch_s']:.1f}", aug, f"{r['juanji_images_per_s']:.0f} / {r['torch_images_per_s']:.0f}"]
     return "| " + " | ".join(cells) + " |"
@@ -501,11 +519,12 @@ def run(names: list[str], extras: list[str], threads: int, rounds: int, steps: i
     rounds = max(1, rounds)
     with juanji.num_threads(threads):
         torch.set_num_threads(threads)
-        jobs = [prepare(torch, RECIPES[n], True, steps, rounds) for n in names]
-        jobs += [prepare(torch, EXTRAS[n], False, steps, rounds) for n in extras]
+        jobs = [prepare(torch, RECIPES[n], True, steps, rounds, threads) for n in names]
+        jobs += [prepare(torch, EXTRAS[n], False, steps, rounds, threads) for n in extras]
         for _ in range(rounds):
             for job in jobs:
-                job.rounds.append(time_round(job))
+                job.rounds.append(time_round(torch, job))
+        torch.set_num_threads(threads)
         rows = [merge(job) for job in jobs]
         blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
                 for i in threadpool_info() if i.get("user_api") == "blas"]
@@ -523,6 +542,9 @@ def run(names: list[str], extras: list[str], threads: int, rounds: int, steps: i
         "a ratio is the median of the rounds' ratios" + (", with their range in brackets." if rounds > 1 else "."))
     say("Epoch = steps per epoch x the median step (a projection); augmentation is excluded from both and juanji's "
         "is timed on its own.")
+    if any(r["processes"] > 1 for r in rows):
+        say("A recipe of N processes is timed as one rank (its per-process batch, threads / N threads, its share of "
+            "the steps); the gradient allreduce and the other ranks beside it are left out of both.")
     if projected:
         say("PROJECTED: only a prefix of each epoch was timed (--steps/--quick); the epoch columns scale it up.")
     say("Every PyTorch twin matched juanji's logits before timing (train mode, float32, and after one step).\n")

@@ -1681,13 +1681,14 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
     for recipe in RECIPES.values():
         measured = recipe.measured or "not measured yet"
-        minutes = f"{recipe.minutes:g} min a run on 2 cores" if recipe.minutes is not None else "time not measured yet"
+        cores = "2 cores" if recipe.processes == 1 else f"2 cores ({recipe.processes} processes)"
+        minutes = f"{recipe.minutes:g} min a run on {cores}" if recipe.minutes is not None else "time not measured yet"
         print(f"{recipe.name}: {recipe.summary}")
         print(f"  test accuracy: {measured}; {minutes}; target {recipe.target}")
         for note in recipe.notes:
             print(f"  {note}")
         print(f"  {recipe.command()}")
-        print(f"  (juanji train --recipe {recipe.name} [options that override it])")
+        print(f"  ({' '.join([*recipe.launcher(), 'juanji', 'train'])} --recipe {recipe.name} [options that override it])")
     return 0
 
 
@@ -1883,6 +1884,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_num_threads(args.threads)
     if args.command == "train" and (args.distributed or dist.launched_world_size() > 1):
         _join_job(args)
+    if args.command == "train" and args.recipe is not None and dist.is_main():
+        from .recipes import get_recipe
+
+        note = get_recipe(args.recipe).world_note(dist.world_size())
+        if note:
+            print(f"juanji train: note: {note}", file=sys.stderr, flush=True)
     if args.debug:
         with dist.abort_on_error(show_traceback=True):  # distributed: one rank's error ends the job
             return int(args.func(args))

@@ -78,3 +78,41 @@ def test_a_twin_that_differs_is_refused(bench: Any, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(bench, "load_juanji_weights", off_by_a_little)
     with pytest.raises(AssertionError, match="differ"):
         bench.run(["digits"], [], threads=1, rounds=1, steps=2, json_path=None)
+
+
+def test_a_recipe_of_two_processes_is_timed_as_one_rank(bench: Any, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    import dataclasses
+
+    import torch
+
+    from juanji.recipes import RECIPES
+
+    two = dataclasses.replace(RECIPES["digits"], name="digits-2p", processes=2)
+    monkeypatch.setitem(RECIPES, "digits-2p", two)
+    seen: list[tuple[int, int]] = []
+    time_round = bench._time_round
+
+    def spy(job: Any) -> Any:
+        import juanji
+        seen.append((juanji.get_num_threads(), torch.get_num_threads()))
+        return time_round(job)
+
+    monkeypatch.setattr(bench, "_time_round", spy)
+    result = bench.run(["digits-2p"], [], threads=2, rounds=1, steps=2, json_path=None)
+    (row,) = result["rows"]
+    # Each rank: ceil(1295 / 2) = 648 images, 21 batches of 32; one thread of the two each.
+    assert (row["processes"], row["threads"], row["steps_per_epoch"]) == (2, 1, 21)
+    assert row["images_per_epoch"] == 1295 and row["juanji_epoch_s"] == pytest.approx(21 * row["juanji_step_s"])
+    assert seen == [(1, 1)] and torch.get_num_threads() == 2
+    text = capsys.readouterr().out
+    assert "| digits-2p | digits_cnn, 2 x 32 (one rank timed, 1 thread) | 21 (2 timed) |" in text, text
+    assert "timed as one rank" in text
+
+
+def test_the_one_process_extra_is_the_resnet_recipe_with_both_ranks_batches(bench: Any) -> None:
+    from juanji.recipes import RECIPES
+
+    recipe, extra = RECIPES["fashion-resnet20"], bench.EXTRAS["fashion-resnet20-one-process"]
+    assert extra.processes == 1 and recipe.processes == 2
+    assert extra.options == {**recipe.options, "batch_size": 2 * recipe.options["batch_size"]}

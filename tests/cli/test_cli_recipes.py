@@ -24,7 +24,7 @@ def parsed(*words: str) -> argparse.Namespace:
 def test_every_recipe_is_a_valid_complete_command(name):
     recipe = get_recipe(name)
     # Its command parses (every option exists and every value is valid) and sets what the recipe says.
-    args = parsed(*recipe.command().split()[1:])
+    args = parsed("train", *recipe.arguments())
     for key, value in recipe.options.items():
         assert getattr(args, key) == value, key
     # Complete: the choices a training run depends on are all named, none left to a data set's preset.
@@ -102,3 +102,33 @@ def test_the_digits_job_smooths_its_labels_and_hflip_builds_a_flip():
     assert isinstance(t, Compose) and [type(p) for p in t.transforms] == [RandomTranslate, RandomHorizontalFlip]
     assert isinstance(cli._train_transform(parsed("train", "--hflip")), RandomHorizontalFlip)
     assert cli._train_transform(parsed("train")) is None
+
+
+def test_a_recipe_of_two_processes_starts_with_mpirun_and_says_so_in_the_listing(capsys):
+    recipe = get_recipe("fashion-resnet20")
+    assert recipe.processes == 2 and recipe.launcher() == ["mpirun", "-n", "2"]
+    assert recipe.command().startswith("mpirun -n 2 juanji train --data fashion-mnist --model resnet20 ")
+    assert recipe.command().split()[5:] == recipe.arguments()
+    assert cli.main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    assert "(mpirun -n 2 juanji train --recipe fashion-resnet20 [options that override it])" in out
+    assert "(juanji train --recipe digits [options that override it])" in out
+    with pytest.raises(ValueError, match="processes must be an int >= 1, got 0"):
+        Recipe("bad", "s", {}, target="t", processes=0)
+
+
+def test_a_run_with_another_number_of_processes_is_told_its_steps_are_not_the_recipes(tmp_path, monkeypatch, capsys):
+    two = get_recipe("fashion-resnet20")
+    assert two.world_note(2) is None and get_recipe("digits").world_note(1) is None
+    assert two.world_note(1) == (
+        "recipe fashion-resnet20 was measured with 2 processes (mpirun -n 2 juanji train --recipe fashion-resnet20): "
+        "2 x 64 = 128 images a step; this run has 1, so 1 x 64 = 64 a step, and its accuracy and time are not the "
+        "recipe's")
+    assert "measured with 1 process (juanji train --recipe digits (one process)): 1 x 32 = 32" in \
+        get_recipe("digits").world_note(2)
+    # juanji train prints it (one process here) before anything else happens; the bad --root then stops the run.
+    monkeypatch.chdir(tmp_path)
+    status = cli.main(["train", "--recipe", "fashion-resnet20", "--root", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert err.startswith(f"juanji train: note: {two.world_note(1)}\n"), err
+    assert status != 0
