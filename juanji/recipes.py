@@ -126,6 +126,8 @@ _add(Recipe(
     target=">= 94.0% in <= 60 min a run (ResNet-18-class networks reach ~94-95% with augmentation)",
     measured=None,
     minutes=None,
+    notes=("two processes: needs pip install -e '.[train,fast,distributed]' (mpi4py, and MPICH's mpirun in the "
+           "environment's bin/); measured with numba installed (the fast extra)",),
     processes=2,
 ))
 
