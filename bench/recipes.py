@@ -493,7 +493,7 @@ COLUMNS = ["recipe", "model, batch", "steps/epoch", "juanji ms/step", "PyTorch m
 
 
 def table_line(r: Row) -> str:
-    name = r["recipe"] if r["is_recipe"] else f"{r['recipe']} (not a recipe yet)"
+    name = r["recipe"] if r["is_recipe"] else f"{r['recipe']} (not a recipe)"
     spread = f" ({r['ratio_min']:.2f}-{r['ratio_max']:.2f})" if r["rounds"] > 1 else ""
     steps = (f"{r['steps_per_epoch']} ({r['steps_timed']} timed)" if r["projected_from_prefix"]
              else str(r["steps_per_epoch"]))
@@ -571,7 +571,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="time only the first N steps of the epoch and project the epoch from them "
                         "(default: the whole epoch; 30 with --quick)")
     p.add_argument("--only", default=None, help=f"comma-separated recipes (default all: {', '.join(RECIPES)})")
-    p.add_argument("--extra", default="", help=f"comma-separated runs that are not recipes yet: {', '.join(EXTRAS)}")
+    p.add_argument("--extra", default="", help=f"comma-separated runs that are not recipes: {', '.join(EXTRAS)}")
     p.add_argument("--quick", action="store_true", help="a 30-step prefix of each epoch, 2 rounds: projected, noisier")
     p.add_argument("--json", default=None,
                    help="where to write the results (default bench/results/recipes.json; with --quick or --steps, "
