@@ -1688,7 +1688,7 @@ def cmd_recipes(args: argparse.Namespace) -> int:
         for note in recipe.notes:
             print(f"  {note}")
         print(f"  {recipe.command()}")
-        print(f"  ({' '.join([*recipe.launcher(), 'juanji', 'train'])} --recipe {recipe.name} [options that override it])")
+        print(f"  ({' '.join(recipe.train_words())} --recipe {recipe.name} [options that override it])")
     return 0
 
 

@@ -58,9 +58,13 @@ class Recipe:
         """What starts the command: ``["mpirun", "-n", "2"]`` for a recipe of 2 processes, else nothing."""
         return ["mpirun", "-n", str(self.processes)] if self.processes > 1 else []
 
+    def train_words(self) -> list[str]:
+        """``["juanji", "train"]``, after the launcher if the recipe has one."""
+        return [*self.launcher(), "juanji", "train"]
+
     def command(self) -> str:
         """The recipe as a command line (its options spelled out; ``mpirun -n N`` first if N > 1)."""
-        return " ".join([*self.launcher(), "juanji", "train", *self.arguments()])
+        return " ".join([*self.train_words(), *self.arguments()])
 
     def world_note(self, world_size: int) -> str | None:
         """What a run of ``--recipe`` with ``world_size`` processes should be told, if not the recipe's number."""
@@ -69,7 +73,7 @@ class Recipe:
         batch = self.options.get("batch_size")
         per_step = f"{self.processes} x {batch} = {self.processes * batch}" if batch else "its batch"
         ours = f"{world_size} x {batch} = {world_size * batch}" if batch else "another batch"
-        start = " ".join([*self.launcher(), "juanji", "train", "--recipe", self.name]) if self.processes > 1 \
+        start = " ".join([*self.train_words(), "--recipe", self.name]) if self.processes > 1 \
             else f"juanji train --recipe {self.name} (one process)"
         return (f"recipe {self.name} was measured with {self.processes} process{'es' * (self.processes > 1)} "
                 f"({start}): {per_step} images a step; this run has {world_size}, so {ours} a step, and its "
