@@ -4,6 +4,8 @@ label smoothing)."""
 from __future__ import annotations
 
 import argparse
+import re
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +134,17 @@ def test_a_run_with_another_number_of_processes_is_told_its_steps_are_not_the_re
     err = capsys.readouterr().err
     assert err.startswith(f"juanji train: note: {two.world_note(1)}\n"), err
     assert status != 0
+
+
+@pytest.mark.parametrize("name", [n for n, r in RECIPES.items() if r.measured])
+def test_readme_recipe_table_states_what_the_recipe_measured(name):
+    # The figures live twice, in juanji/recipes.py (what `juanji recipes` prints) and in the README's
+    # recipe table; a run added to one must reach the other.
+    recipe = get_recipe(name)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith(f"| `{name}`")]
+    assert len(rows) == 1, f"README has {len(rows)} recipe rows for {name}"
+    accuracy, seeds = re.fullmatch(r"(\S+% ± \S+) \(seeds (\d+-\d+):.*\)", recipe.measured).groups()
+    first, last = map(int, seeds.split("-"))
+    assert f"| {accuracy} |" in rows[0]
+    assert "S = " + ", ".join(str(s) for s in range(first, last + 1)) + " |" in rows[0]
